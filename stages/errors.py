@@ -1,0 +1,20 @@
+"""The one exception type a user can act on, and the entry point that reports it."""
+
+import sys
+from collections.abc import Callable
+
+
+class UserError(Exception):
+    """A mistake or fault the user can fix: reported as one line, never a traceback."""
+
+
+def cli(main: Callable[[], None]) -> None:
+    """Run a stage's main(); a UserError becomes one line on stderr and exit status 1."""
+    try:
+        main()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,82 @@
+"""The classifier: stacked LSTMs read an image's 28 rows as 28 time steps, then Dense(10).
+
+Also how it is saved: a .keras archive normally embeds the save time, so identical
+weights would give different bytes (and a new DVC hash) on every run; save_model
+rewrites the archive with fixed timestamps so equal models are equal files.
+"""
+
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+
+from stages.atomic import staged_file
+from stages.idx import IMAGE_SIDE, NUM_CLASSES
+from stages.params import TrainParams
+
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
+    """A compiled model from train params: LSTM stack -> softmax over the 10 digits.
+
+    steps_per_epoch sizes the learning-rate schedule, which counts optimizer steps.
+    """
+    inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name="rows")
+    x = inputs
+    for layer in range(params.layers):
+        last = layer == params.layers - 1
+        x = keras.layers.LSTM(params.units, return_sequences=not last, name=f"lstm_{layer}")(x)
+        if params.dropout:
+            x = keras.layers.Dropout(params.dropout, name=f"dropout_{layer}")(x)
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="digit")(x)
+    model = keras.Model(inputs, outputs, name="mnist_row_lstm")
+    config: dict = {"learning_rate": learning_rate(params, steps_per_epoch)}
+    if params.clipnorm:
+        config["clipnorm"] = params.clipnorm
+    optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": config})
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def learning_rate(
+    params: TrainParams, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The constant rate, or a cosine decay to 0 over training after a linear warmup."""
+    if params.lr_schedule == "constant":
+        return params.learning_rate
+    warmup = min(params.warmup_epochs, params.epochs - 1) * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else params.learning_rate,
+        warmup_target=params.learning_rate if warmup else None,
+        warmup_steps=warmup,
+        decay_steps=params.epochs * steps_per_epoch - warmup,
+    )
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save as .keras with byte-stable contents: no save date, fixed zip timestamps."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(dir=path.parent) as tmp,
+        staged_file(path) as stable,
+    ):
+        raw = Path(tmp) / path.name
+        model.save(raw)
+        with zipfile.ZipFile(raw) as source, zipfile.ZipFile(stable, "w") as target:
+            for info in sorted(source.infolist(), key=lambda item: item.filename):
+                data = source.read(info)
+                if info.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop("date_saved", None)
+                    data = json.dumps(metadata, sort_keys=True).encode()
+                fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
+                fixed.compress_type = info.compress_type
+                fixed.external_attr = 0o644 << 16
+                target.writestr(fixed, data)
