@@ -5,6 +5,7 @@ table, and one actual/predicted row per test image for DVC's confusion-matrix pl
 """
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,7 @@ def run(
 
 def main() -> None:
     params = load_params()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
     run(params.evaluate, MODEL, TEST_DIR, METRICS, CLASSES, PREDICTIONS)
 
 

@@ -33,7 +33,12 @@ def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
             x = keras.layers.Dropout(params.dropout, name=f"dropout_{layer}")(x)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="digit")(x)
     model = keras.Model(inputs, outputs, name="mnist_row_lstm")
-    config: dict = {"learning_rate": learning_rate(params, steps_per_epoch)}
+    # An explicit name: Keras otherwise numbers optimizers per process (adam_1, ...),
+    # and that name is saved with the weights.
+    config: dict = {
+        "name": params.optimizer,
+        "learning_rate": learning_rate(params, steps_per_epoch),
+    }
     if params.clipnorm:
         config["clipnorm"] = params.clipnorm
     optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": config})
@@ -61,7 +66,12 @@ def learning_rate(
 
 
 def save_model(model: keras.Model, path: Path) -> None:
-    """Save as .keras with byte-stable contents: no save date, fixed zip timestamps."""
+    """Save as .keras with byte-stable contents.
+
+    Keras writes the save date, zip entry times and Python object ids (config.json's
+    shared_object_id) into the archive; these are replaced by constants and by ids
+    numbered in order of appearance, which keeps shared objects shared on load.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=path.parent) as tmp,
@@ -76,7 +86,21 @@ def save_model(model: keras.Model, path: Path) -> None:
                     metadata = json.loads(data)
                     metadata.pop("date_saved", None)
                     data = json.dumps(metadata, sort_keys=True).encode()
+                elif info.filename == "config.json":
+                    data = json.dumps(_renumber_shared_ids(json.loads(data), {})).encode()
                 fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
                 fixed.compress_type = info.compress_type
                 fixed.external_attr = 0o644 << 16
                 target.writestr(fixed, data)
+
+
+def _renumber_shared_ids(node: object, ids: dict[int, int]) -> object:
+    if isinstance(node, dict):
+        if "shared_object_id" in node:
+            node["shared_object_id"] = ids.setdefault(node["shared_object_id"], len(ids))
+        for value in node.values():
+            _renumber_shared_ids(value, ids)
+    elif isinstance(node, list):
+        for value in node:
+            _renumber_shared_ids(value, ids)
+    return node

@@ -5,6 +5,7 @@ on the same machine and software. Per-epoch metrics go to DVCLive (reports/train
 early stopping restores the weights of the best validation epoch before saving.
 """
 
+import os
 from pathlib import Path
 
 from stages.dataset import load_split
@@ -55,6 +56,7 @@ def run(params: TrainParams, data_dir: Path, model_path: Path, log_dir: Path) ->
 
 def main() -> None:
     params = load_params()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
     run(params.train, DATA_DIR, MODEL, LOG_DIR)
 
 

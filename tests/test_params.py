@@ -1,0 +1,134 @@
+import ast
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.errors import UserError
+from stages.params import Params, load_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, edit: dict | None = None, drop: str = "") -> Path:
+    """params.yaml from the repo with dotted keys set (edit) or removed (drop)."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for dotted, value in (edit or {}).items():
+        section, key = dotted.split(".")
+        raw[section][key] = value
+    if drop:
+        *parents, last = drop.split(".")
+        target = raw
+        for part in parents:
+            target = target[part]
+        del target[last]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def problem(tmp_path: Path, **kwargs: object) -> str:
+    with pytest.raises(UserError) as caught:
+        load_params(write(tmp_path, **kwargs))
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_repository_params_load() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params.train.units == 128
+    assert params.prepare.val_size == 5000
+    assert params.download.mirrors[0].startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ({"train.units": -3}, "train.units must be >= 1, got -3"),
+        ({"train.units": "many"}, "train.units must be an integer, got 'many'"),
+        ({"train.units": 12.5}, "train.units must be an integer, got 12.5"),
+        ({"train.epochs": True}, "train.epochs must be an integer, got True"),
+        ({"train.optimizer": "adamm"}, "train.optimizer must be one of adam, adamw"),
+        ({"train.learning_rate": 0}, "train.learning_rate must be > 0, got 0"),
+        ({"train.learning_rate": "fast"}, "train.learning_rate must be a number, got 'fast'"),
+        ({"train.dropout": 1.5}, "train.dropout must be <= 0.9, got 1.5"),
+        ({"download.mirrors": []}, "download.mirrors must be a non-empty list"),
+        (
+            {"download.mirrors": ["ftp://x/"]},
+            "entries must be http/https/file URLs, got 'ftp://x/'",
+        ),
+        ({"download.timeout": -1}, "download.timeout must be > 0"),
+        ({"prepare.train_limit": -1}, "prepare.train_limit must be >= 0"),
+    ],
+)
+def test_bad_values_name_key_value_and_what_is_allowed(
+    tmp_path: Path, edit: dict, expected: str
+) -> None:
+    assert expected in problem(tmp_path, edit=edit)
+
+
+def test_unknown_key_is_rejected_with_the_allowed_keys(tmp_path: Path) -> None:
+    message = problem(tmp_path, edit={"train.unitz": 64})
+    assert "unknown key train.unitz (allowed: batch_size, clipnorm," in message
+
+
+def test_missing_key_and_missing_section(tmp_path: Path) -> None:
+    assert "key train.seed is missing" in problem(tmp_path, drop="train.seed")
+    assert "section evaluate is missing" in problem(tmp_path, drop="evaluate")
+
+
+def test_every_problem_is_reported_on_one_line(tmp_path: Path) -> None:
+    message = problem(tmp_path, edit={"train.units": 0, "prepare.seed": "x"})
+    assert "prepare.seed must be an integer" in message
+    assert "train.units must be >= 1" in message
+
+
+def test_yaml_11_exponent_strings_are_read_as_numbers(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    path.write_text(path.read_text().replace("learning_rate: 0.001", "learning_rate: 2e-3"))
+    assert yaml.safe_load(path.read_text())["train"]["learning_rate"] == "2e-3"
+    assert load_params(path).train.learning_rate == pytest.approx(0.002)
+
+
+def test_broken_yaml_and_missing_file_are_one_line_errors(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_params(path)
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+
+
+def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads() -> None:
+    """Each stage reads its own section (stage name == section name), all of it and only it."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    sections = {f.name: f.type for f in fields(Params)}
+    assert set(stages) == set(sections)
+    for name, stage in stages.items():
+        expected = {f"{name}.{field.name}" for field in fields(sections[name])}
+        assert set(stage["params"]) == expected, name
+        assert stage["cmd"] == f"python -m stages.{name}"
+
+
+def stage_imports(module: str, seen: set[str] | None = None) -> set[str]:
+    """Files under stages/ that `python -m stages.<module>` imports, transitively."""
+    seen = set() if seen is None else seen
+    path = f"stages/{module}.py"
+    if path in seen:
+        return seen
+    seen.add(path)
+    for node in ast.walk(ast.parse((ROOT / path).read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
+            stage_imports(node.module.split(".", 1)[1], seen)
+    return seen
+
+
+def test_dvc_yaml_code_deps_are_exactly_the_modules_each_stage_imports() -> None:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        code = {dep for dep in stage["deps"] if dep.startswith("stages/")}
+        data_files = {dep for dep in code if not dep.endswith(".py")}
+        assert code - data_files == stage_imports(name), name
+    assert {d for d in stages["download"]["deps"] if d.endswith(".json")} == {"stages/mnist.json"}

@@ -1,0 +1,35 @@
+"""The pinned checksums and the IDX reader against the real MNIST, where a copy is at hand."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.download import load_pins, run
+from stages.params import DownloadParams
+from stages.prepare import read_raw
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = os.environ.get("MNIST_MIRROR") or str(ROOT.parent / "shared" / "mnist")
+
+pytestmark = pytest.mark.skipif(
+    "://" not in LOCAL and not Path(LOCAL).is_dir(),
+    reason="no real MNIST copy: set MNIST_MIRROR or put one in ../shared/mnist",
+)
+
+
+def test_real_mnist_downloads_verified_and_parses(tmp_path: Path) -> None:
+    params = DownloadParams(mirrors=("file:///nonexistent/",), timeout=30.0)
+    run(params, tmp_path / "raw", load_pins(), LOCAL)
+    images, labels = read_raw(tmp_path / "raw", "train")
+    assert images.shape == (60000, 28, 28)
+    assert labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert np.bincount(labels).tolist() == [
+        5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
+    ]  # fmt: skip
+    test_images, test_labels = read_raw(tmp_path / "raw", "t10k")
+    assert test_images.shape == (10000, 28, 28)
+    assert np.bincount(test_labels).tolist() == [
+        980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009
+    ]  # fmt: skip
