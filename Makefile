@@ -1,32 +1,33 @@
-# Two commands set everything up: `make repro` and `make test` create .venv from the
-# hash-pinned lock file when it is missing or older than the lock, then do their job.
+# `make repro` and `make test` set everything up: .venv is created from the hash-pinned
+# lock file when it is missing or older than the lock, then the command runs inside it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# dvc.yaml's commands call `python`: make it the virtual environment's.
+export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint format bench clean-venv
+.PHONY: repro test lint format lock
 
 $(BIN)/dvc: requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--require-hashes --no-deps -r requirements.lock
 	touch $@
 
 repro: $(BIN)/dvc
-	$(BIN)/dvc repro
+	dvc repro
 
-test: $(BIN)/dvc
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+test: lint
+	python -m pytest
 
 lint: $(BIN)/dvc
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	ruff check .
+	ruff format --check .
 
 format: $(BIN)/dvc
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
+	ruff format .
+	ruff check --fix .
 
-clean-venv:
-	rm -rf $(VENV)
+# Re-pin the whole dependency tree after editing requirements.in (needs uv: pip install uv).
+lock:
+	uv pip compile --generate-hashes --python-version 3.11 requirements.in -o requirements.lock
