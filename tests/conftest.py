@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,22 @@ def raw_dir(tmp_path: Path) -> Path:
 
 def write_pins(path: Path, pins: dict) -> None:
     path.write_text(json.dumps(pins, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory) -> Path:
+    """A git+DVC copy of this repo, reproduced once on tiny data and committed."""
+    from tests.e2e import make_repo
+
+    return make_repo(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture
+def restore(repo: Path) -> Iterator[Path]:
+    """The e2e repo, put back to its committed run afterwards (git, then DVC's cache)."""
+    from tests.e2e import sh, stale
+
+    yield repo
+    sh(repo, "git", "checkout", "--", ".")
+    sh(repo, "dvc", "checkout", "--force")
+    assert stale(repo) == set()

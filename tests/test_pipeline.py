@@ -1,77 +1,11 @@
 """End to end: the real `dvc repro` on a temp copy of the repo with a tiny synthetic mirror."""
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import write_mirror, write_pins
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-COPIED = ["stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".gitattributes"]
-TINY = {
-    "prepare": {"val_size": 50},
-    "train": {"units": 24, "epochs": 6, "batch_size": 25, "learning_rate": 5.0e-3},
-}
-
-
-def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    env["MNIST_MIRROR"] = str(repo.parent / "mirror")
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
-    if check and result.returncode:
-        pytest.fail(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def set_params(repo: Path, changes: dict) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in changes.items():
-        params[section].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def ran(output: str) -> list[str]:
-    return re.findall(r"Running stage '(\w+)'", output)
-
-
-def stale(repo: Path) -> set[str]:
-    return set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A git+DVC copy of this repo, reproduced once on tiny data and committed."""
-    base = tmp_path_factory.mktemp("e2e")
-    repo = base / "repo"
-    repo.mkdir()
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, repo / name)
-    (repo / ".dvc").mkdir()
-    shutil.copy2(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
-    write_pins(repo / "stages" / "mnist.json", write_mirror(base / "mirror"))
-    set_params(repo, TINY)
-    sh(repo, "git", "init", "-q", "-b", "main")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy")
-    first = sh(repo, "dvc", "repro")
-    assert ran(first.stdout) == ["download", "prepare", "train", "evaluate"]
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run")
-    return repo
+from tests.e2e import ran, set_params, sh, stale
 
 
 def test_first_run_writes_every_output(repo: Path) -> None:
@@ -104,15 +38,6 @@ def test_metrics_show_reads_the_flat_metrics_file(repo: Path) -> None:
     shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
     values = shown[""]["data"]["reports/metrics.json"]["data"]["test"]
     assert set(values) == {"accuracy", "loss", "macro_f1", "errors"}
-
-
-@pytest.fixture
-def restore(repo: Path) -> Iterator[Path]:
-    """Put the committed run back after a test: git for params and lock, DVC for outputs."""
-    yield repo
-    sh(repo, "git", "checkout", "--", ".")
-    sh(repo, "dvc", "checkout", "--force")
-    assert stale(repo) == set()
 
 
 @pytest.mark.parametrize(
