@@ -42,7 +42,10 @@ def set_params(repo: Path, changes: dict) -> None:
 
 
 def ran(output: str) -> list[str]:
-    return re.findall(r"Running stage '(\w+)'", output)
+    """Stages `dvc repro` brought up to date: run, or restored from DVC's run-cache
+    (an earlier test in the session may already have run the same stage and inputs)."""
+    pattern = r"(?:Running stage|Stage) '(\w+)'(?::| is cached - skipping run)"
+    return re.findall(pattern, output)
 
 
 def stale(repo: Path) -> set[str]:
