@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from stages.params import Params
-from tests.e2e import ROOT, ran, sh, stale
+from tests.e2e import ROOT, ran, set_params, sh, stale
 
 TABLE = re.compile(r"<!-- staleness:start -->(.*?)<!-- staleness:end -->", re.S)
 ROW = re.compile(r"^\| `([^`]+)` \| ([^|]+) \| ([^|]+) \|$", re.M)
@@ -102,10 +102,9 @@ def edit(repo: Path, subject: str) -> None:
     elif subject.endswith(".json"):
         path.write_text(json.dumps(json.loads(path.read_text()), indent=4) + "\n")
     else:
-        params = yaml.safe_load((repo / "params.yaml").read_text())
         section, name = subject.split(".")
-        params[section][name] = edited(subject, params[section][name])
-        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        current = yaml.safe_load((repo / "params.yaml").read_text())[section][name]
+        set_params(repo, {section: {name: edited(subject, current)}})
 
 
 def inputs(repo: Path) -> dict[str, dict[str, str]]:

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stages.dataset import load_split
 from stages.evaluate import per_class
 from stages.evaluate import run as evaluate
 from stages.params import EvaluateParams, PrepareParams
@@ -44,7 +45,7 @@ def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
     history = train(params, prepared / "prepared", prepared / "es/model.keras", prepared / "es/l")
     assert len(history["val_accuracy"]) < 30
     model = keras.saving.load_model(prepared / "es/model.keras")
-    x, y = np.load(prepared / "prepared/val/x.npy"), np.load(prepared / "prepared/val/y.npy")
+    x, y = load_split(prepared / "prepared/val")
     accuracy = (model.predict(x, verbose=0).argmax(1) == y).mean()
     assert accuracy == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
 
@@ -69,7 +70,7 @@ def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
     assert test["accuracy"] == pytest.approx(1 - test["errors"] / 200)
     assert test["accuracy"] >= 0.9
     model = keras.saving.load_model(prepared / "e/model.keras")
-    x, y = np.load(prepared / "prepared/test/x.npy"), np.load(prepared / "prepared/test/y.npy")
+    x, y = load_split(prepared / "prepared/test")
     expected_loss = keras.losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0))
     assert test["loss"] == pytest.approx(float(np.mean(expected_loss)), abs=1e-5)
     table = pd.read_csv(out / "classes.csv")
