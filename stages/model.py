@@ -1,4 +1,4 @@
-"""The classifier: stacked LSTMs read an image's 28 rows as 28 time steps, then Dense(10).
+"""The classifier: stacked LSTMs (or GRUs, or plain RNNs) read the 28 rows as time steps.
 
 Also how it is saved: a .keras archive normally embeds the save time, so identical
 weights would give different bytes (and a new DVC hash) on every run; save_model
@@ -17,10 +17,11 @@ from stages.idx import IMAGE_SIDE, NUM_CLASSES
 from stages.params import TrainParams
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple_rnn": keras.layers.SimpleRNN}
 
 
 def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
-    """A compiled model from train params: LSTM stack -> softmax over the 10 digits.
+    """A compiled model from train params: recurrent stack -> softmax over the 10 digits.
 
     steps_per_epoch sizes the learning-rate schedule, which counts optimizer steps.
     """
@@ -28,7 +29,9 @@ def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
     x = inputs
     for layer in range(params.layers):
         last = layer == params.layers - 1
-        x = keras.layers.LSTM(params.units, return_sequences=not last, name=f"lstm_{layer}")(x)
+        x = CELLS[params.cell](
+            params.units, return_sequences=not last, name=f"{params.cell}_{layer}"
+        )(x)
         if params.dropout:
             x = keras.layers.Dropout(params.dropout, name=f"dropout_{layer}")(x)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="digit")(x)

@@ -6,6 +6,7 @@ import or any output is touched. Nothing here has a default: params.yaml is the 
 place configuration lives.
 """
 
+import difflib
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ class PrepareParams:
 
 @dataclass(frozen=True)
 class TrainParams:
+    cell: str = _rule(choices=("lstm", "gru", "simple_rnn"))
     units: int = _rule(min=1, max=4096)
     layers: int = _rule(min=1, max=8)
     dropout: float = _rule(min=0, max=0.9)
@@ -88,7 +90,9 @@ def _parse_section(raw: Any, cls: type, prefix: str, problems: list[str]) -> Any
         return None
     known = {f.name for f in fields(cls)}
     for key in sorted(set(map(str, raw)) - known):
-        problems.append(f"unknown key {prefix}{key} (allowed: {', '.join(sorted(known))})")
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        problems.append(f"unknown key {prefix}{key} ({hint}allowed: {', '.join(sorted(known))})")
     values = {}
     for f in fields(cls):
         key = prefix + f.name

@@ -1,63 +1,135 @@
-"""Stage 3: fit the LSTM on the prepared training split, select by validation accuracy.
+"""Stage 3: fit the recurrent classifier on the training split, select by validation accuracy.
 
-Seeded and deterministic: the same params and data give the same weights, byte for byte,
-on the same machine and software. Per-epoch metrics go to DVCLive (reports/train), and
-early stopping restores the weights of the best validation epoch before saving.
+Seeded and deterministic: the same params and data give the same weights, byte for byte.
+Each epoch's shuffle order depends only on (train.seed, epoch), and every completed epoch
+is checkpointed (stages/resume.py), so a killed run resumes where it stopped and still
+ends with the weights of an uninterrupted one. Early stopping keeps the best validation
+epoch. A loss that turns NaN or infinite stops the stage with an error and no model.
+
+Outputs: the model, DVCLive's per-epoch logs (replayed from the checkpoint on resume, and
+moved into place only when training is done) and reports/train.json, a short summary
+whose `seconds` is the one value here that differs between identical runs.
 """
 
+import json
+import math
 import os
+import shutil
+import time
 from pathlib import Path
 
+import numpy as np
+
+from stages.atomic import staged_dir, staged_file
 from stages.dataset import load_split
-from stages.errors import cli
+from stages.errors import UserError, cli
 from stages.params import TrainParams, load_params
 
 DATA_DIR = Path("data/prepared")
 MODEL = Path("models/model.keras")
 LOG_DIR = Path("reports/train")
+SUMMARY = Path("reports/train.json")
+CHECKPOINT = Path("models/checkpoint")
 
 
-def run(params: TrainParams, data_dir: Path, model_path: Path, log_dir: Path) -> dict:
-    """Train, save the best-validation model to model_path, return the Keras history."""
+def run(
+    params: TrainParams,
+    data_dir: Path,
+    model_path: Path,
+    log_dir: Path,
+    summary_path: Path,
+    checkpoint_dir: Path,
+) -> dict[str, list[float]]:
+    """Train (or resume), save the best-validation model, return Keras' per-epoch metrics."""
     import keras
     import tensorflow as tf
     from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
+    from dvclive.utils import standardize_metric_name
 
     from stages.model import build_model, save_model
+    from stages.resume import Checkpoint, fingerprint
 
     keras.utils.set_random_seed(params.seed)
     tf.config.experimental.enable_op_determinism()
     x_train, y_train = load_split(data_dir / "train")
     validation = load_split(data_dir / "val")
     model = build_model(params, steps_per_epoch=-(-len(x_train) // params.batch_size))
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_accuracy",
-            mode="max",
-            patience=params.patience,
-            restore_best_weights=True,
-        ),
-        DVCLiveCallback(live=Live(str(log_dir), save_dvc_exp=False, dvcyaml=None)),
-    ]
-    history = model.fit(
-        x_train,
-        y_train,
-        validation_data=validation,
-        batch_size=params.batch_size,
-        epochs=params.epochs,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=2,
+    model.optimizer.build(model.trainable_variables)
+    checkpoint = Checkpoint(
+        checkpoint_dir, fingerprint(params, [data_dir / "train", data_dir / "val"])
     )
+    progress = checkpoint.load(model)
+    if progress.history:
+        print(f"resuming after epoch {len(progress.history)} of {params.epochs}", flush=True)
+
+    live = Live(str(checkpoint_dir / "live"), save_dvc_exp=False, dvcyaml=None)
+
+    def log(logs: dict[str, float]) -> None:
+        for name, value in logs.items():
+            if name != "seconds":
+                live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
+        live.next_step()
+
+    for logs in progress.history:
+        log(logs)
+    for epoch in range(len(progress.history), params.epochs):
+        if progress.stale_epochs() >= params.patience:
+            break
+        order = np.random.default_rng([params.seed, epoch]).permutation(len(x_train))
+        start = time.perf_counter()
+        fitted = model.fit(
+            x_train[order],
+            y_train[order],
+            validation_data=validation,
+            batch_size=params.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            callbacks=[keras.callbacks.TerminateOnNaN()],
+            verbose=0,
+        )
+        logs = {name: float(values[-1]) for name, values in fitted.history.items()}
+        if not all(math.isfinite(value) for value in logs.values()):
+            checkpoint.clear()
+            raise UserError(
+                f"training diverged in epoch {epoch + 1}: loss is {logs['loss']}; "
+                "no model was written (lower train.learning_rate, or set train.clipnorm)"
+            )
+        logs["seconds"] = round(time.perf_counter() - start, 3)
+        progress.add(logs)
+        checkpoint.save(model, progress)
+        log(logs)
+        print(f"epoch {epoch + 1}/{params.epochs}: {_describe(logs)}", flush=True)
+
+    live.end()
+    checkpoint.load_best(model, progress)
     save_model(model, model_path)
-    return history.history
+    with staged_dir(log_dir) as staging:
+        shutil.copytree(checkpoint_dir / "live", staging, dirs_exist_ok=True)
+    summary = {
+        "train": {
+            "best_val_accuracy": round(progress.best_val_accuracy, 6),
+            "best_epoch": progress.best_epoch + 1,
+            "epochs": len(progress.history),
+            "seconds": round(sum(logs["seconds"] for logs in progress.history), 1),
+        }
+    }
+    with staged_file(summary_path) as path:
+        path.write_text(json.dumps(summary, indent=2) + "\n")
+    checkpoint.clear()
+    names = [name for name in progress.history[0] if name != "seconds"]
+    return {name: [logs[name] for logs in progress.history] for name in names}
+
+
+def _describe(logs: dict[str, float]) -> str:
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items() if name != "seconds")
+    return f"{scores} ({logs['seconds']:.1f} s)"
 
 
 def main() -> None:
     params = load_params()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    run(params.train, DATA_DIR, MODEL, LOG_DIR)
+    run(params.train, DATA_DIR, MODEL, LOG_DIR, SUMMARY, CHECKPOINT)
 
 
 if __name__ == "__main__":

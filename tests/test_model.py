@@ -9,6 +9,7 @@ from stages.model import build_model, learning_rate, save_model
 from stages.params import TrainParams
 
 BASE = TrainParams(
+    cell="lstm",
     units=16,
     layers=1,
     dropout=0.0,

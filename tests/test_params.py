@@ -1,4 +1,7 @@
 import ast
+import os
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -51,6 +54,7 @@ def test_repository_params_load() -> None:
         ({"train.units": 12.5}, "train.units must be an integer, got 12.5"),
         ({"train.epochs": True}, "train.epochs must be an integer, got True"),
         ({"train.optimizer": "adamm"}, "train.optimizer must be one of adam, adamw"),
+        ({"train.cell": "lstn"}, "train.cell must be one of lstm, gru, simple_rnn, got 'lstn'"),
         ({"train.learning_rate": 0}, "train.learning_rate must be > 0, got 0"),
         ({"train.learning_rate": "fast"}, "train.learning_rate must be a number, got 'fast'"),
         ({"train.dropout": 1.5}, "train.dropout must be <= 0.9, got 1.5"),
@@ -71,7 +75,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(
 
 def test_unknown_key_is_rejected_with_the_allowed_keys(tmp_path: Path) -> None:
     message = problem(tmp_path, edit={"train.unitz": 64})
-    assert "unknown key train.unitz (allowed: batch_size, clipnorm," in message
+    assert "unknown key train.unitz (did you mean units? allowed: batch_size, cell," in message
 
 
 def test_missing_key_and_missing_section(tmp_path: Path) -> None:
@@ -132,3 +136,42 @@ def test_dvc_yaml_code_deps_are_exactly_the_modules_each_stage_imports() -> None
         data_files = {dep for dep in code if not dep.endswith(".py")}
         assert code - data_files == stage_imports(name), name
     assert {d for d in stages["download"]["deps"] if d.endswith(".json")} == {"stages/mnist.json"}
+
+
+STAGE_WITH_BAD_PARAMS = """
+import runpy, sys
+try:
+    runpy.run_module(sys.argv[1], run_name="__main__")
+finally:
+    heavy = sorted({"tensorflow", "keras", "dvclive"} & set(sys.modules))
+    print("heavy imports:", heavy, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate"])
+def test_bad_params_stop_a_stage_before_heavy_imports_and_outputs(
+    tmp_path: Path, stage: str
+) -> None:
+    """Run as DVC runs it, in a folder with earlier outputs: one line, nothing touched."""
+    params = write(tmp_path, edit={"train.cell": "lstn", "download.timeout": "soon"})
+    before = {}
+    for output in ("data/raw/x", "data/prepared/train/x.npy", "models/model.keras"):
+        (tmp_path / output).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / output).write_text("earlier output")
+        before[output] = "earlier output"
+    result = subprocess.run(
+        [sys.executable, "-c", STAGE_WITH_BAD_PARAMS, f"stages.{stage}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    error, heavy = result.stderr.strip().splitlines()
+    assert result.returncode == 1
+    assert error == (
+        f"error: {params.name}: download.timeout must be a number, got 'soon'; "
+        "train.cell must be one of lstm, gru, simple_rnn, got 'lstn'"
+    )
+    assert heavy == "heavy imports: []"
+    assert {path: (tmp_path / path).read_text() for path in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "models", "params.yaml"]

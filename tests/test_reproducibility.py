@@ -62,8 +62,9 @@ from stages.train import run
 from tests.test_model import with_
 root = Path(sys.argv[2])
 params = with_(units=16, epochs=2, batch_size=32, dropout=0.2, lr_schedule="cosine", clipnorm=1.0)
-run(params, root / "data/prepared", root / f"model-{threads}.keras", root / f"logs-{threads}")
-model = keras.saving.load_model(root / f"model-{threads}.keras")
+out = root / str(threads)
+run(params, root / "data/prepared", out / "m.keras", out / "logs", out / "t.json", out / "ck")
+model = keras.saving.load_model(out / "m.keras")
 print(hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest())
 """
 

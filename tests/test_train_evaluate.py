@@ -1,16 +1,19 @@
 import json
+import shutil
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-from stages.dataset import load_split
+from stages.dataset import load_split, save_split
+from stages.errors import UserError
 from stages.evaluate import per_class
 from stages.evaluate import run as evaluate
-from stages.params import EvaluateParams, PrepareParams
+from stages.params import EvaluateParams, PrepareParams, TrainParams
 from stages.prepare import run as prepare
-from stages.train import run as train
+from stages.resume import Checkpoint
+from stages.train import run
 from tests.test_model import with_
 
 
@@ -24,9 +27,19 @@ def prepared(tmp_path_factory):
     return root
 
 
+def train(params: TrainParams, root, name: str) -> dict:
+    """Run the train stage on root/prepared with every output under root/name."""
+    out = root / name
+    return run(
+        params, root / "prepared", out / "model.keras", out / "logs", out / "train.json", out / "ck"
+    )
+
+
+TINY = with_(units=24, epochs=6, batch_size=25, learning_rate=5e-3, lr_schedule="cosine")
+
+
 def train_tiny(root, name: str) -> dict:
-    params = with_(units=24, epochs=6, batch_size=25, learning_rate=5e-3, lr_schedule="cosine")
-    return train(params, root / "prepared", root / name / "model.keras", root / name / "logs")
+    return train(TINY, root, name)
 
 
 def test_training_learns_logs_and_is_deterministic(prepared) -> None:
@@ -42,7 +55,7 @@ def test_training_learns_logs_and_is_deterministic(prepared) -> None:
 
 def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
     params = with_(units=8, epochs=30, patience=1, learning_rate=0.5, optimizer="sgd")
-    history = train(params, prepared / "prepared", prepared / "es/model.keras", prepared / "es/l")
+    history = train(params, prepared, "es")
     assert len(history["val_accuracy"]) < 30
     model = keras.saving.load_model(prepared / "es/model.keras")
     x, y = load_split(prepared / "prepared/val")
@@ -87,3 +100,61 @@ def test_per_class_scores_on_a_hand_checked_example() -> None:
     assert table.loc[1, "f1"] == pytest.approx(0.8)
     assert table.loc[2, "precision"] == 1.0 and table.loc[2, "recall"] == 0.5
     assert table.loc[5].tolist() == [0, 0.0, 0.0, 0.0]
+
+
+def test_an_interrupted_training_resumes_to_the_same_weights(prepared, monkeypatch) -> None:
+    whole_history = train_tiny(prepared, "whole")
+    saves = []
+    original = Checkpoint.save
+
+    def save_then_die(self, model, progress) -> None:
+        original(self, model, progress)
+        saves.append(len(progress.history))
+        if len(saves) == 3:
+            raise KeyboardInterrupt  # killed right after epoch 3 was checkpointed
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny(prepared, "cut")
+    out = prepared / "cut"
+    assert not (out / "model.keras").exists() and not (out / "logs").exists()
+    assert (out / "ck/state.json").exists()
+    monkeypatch.setattr(Checkpoint, "save", original)
+    resumed = train_tiny(prepared, "cut")
+    whole = prepared / "whole"
+    assert (out / "model.keras").read_bytes() == (whole / "model.keras").read_bytes()
+    for log in ("plots/metrics/eval/accuracy.tsv", "plots/metrics/train/loss.tsv"):
+        assert (out / "logs" / log).read_text() == (whole / "logs" / log).read_text()
+    assert resumed == whole_history
+    assert not (out / "ck").exists()  # removed once the model is saved
+
+
+def test_a_checkpoint_of_other_params_is_discarded(prepared) -> None:
+    fresh = train_tiny(prepared, "p1")
+    ck = prepared / "p2" / "ck"
+    ck.mkdir(parents=True)
+    (ck / "state.json").write_text(json.dumps({"fingerprint": "another run"}))
+    (ck / "epoch-3.weights.h5").write_bytes(b"junk")
+    assert train_tiny(prepared, "p2") == fresh
+    assert (prepared / "p2/model.keras").read_bytes() == (prepared / "p1/model.keras").read_bytes()
+
+
+def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -> None:
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(prepared / "prepared", poisoned / "prepared")
+    x, y = load_split(poisoned / "prepared/train")
+    x[7, 3, 3] = np.nan
+    save_split(poisoned / "prepared/train", x, y)
+    with pytest.raises(UserError, match=r"^training diverged in epoch 1: loss is nan; no model"):
+        train_tiny(poisoned, "out")
+    assert list((poisoned / "out").rglob("*")) == []  # no model, logs, summary or checkpoint
+
+
+def test_the_summary_names_the_best_epoch(prepared) -> None:
+    history = train_tiny(prepared, "s")
+    summary = json.loads((prepared / "s/train.json").read_text())["train"]
+    best = int(np.argmax(history["val_accuracy"]))
+    assert summary["best_epoch"] == best + 1
+    assert summary["best_val_accuracy"] == round(history["val_accuracy"][best], 6)
+    assert summary["epochs"] == len(history["loss"])
+    assert summary["seconds"] > 0
