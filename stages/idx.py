@@ -5,6 +5,7 @@ the bytes that follow, checked before anything is allocated, so a lying header c
 neither crash us nor make us allocate gigabytes.
 """
 
+import math
 import struct
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     if len(data) < header:
         raise IdxError(f"{name}: header cut short ({len(data)} of {header} bytes)")
     shape = struct.unpack(f">{ndim}I", data[4:header])
-    declared = int(np.prod(shape, dtype=np.uint64))
+    declared = math.prod(shape)  # Python ints: a lying header cannot wrap around
     if declared != len(data) - header:
         raise IdxError(
             f"{name}: header declares {'x'.join(map(str, shape))} = {declared} bytes "

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stages.idx import IdxError, encode_idx, parse_idx, read_images, read_labels
 
@@ -68,3 +70,59 @@ def test_labels_must_be_one_dimensional(tmp_path: Path) -> None:
 def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(IdxError, match="cannot read"):
         read_images(tmp_path / "absent")
+
+
+def test_a_header_whose_sizes_wrap_around_64_bits_is_refused() -> None:
+    wraps = b"\x00\x00\x08\x03" + struct.pack(">3I", 2**31, 2**31, 4)  # product 2**64
+    with pytest.raises(IdxError, match="declares 2147483648x2147483648x4"):
+        parse_idx(wraps, "wrap")
+
+
+def accepted_or_idx_error(data: bytes) -> None:
+    """Any bytes: a uint8 array exactly as large as the input allows, or our IdxError."""
+    try:
+        array = parse_idx(data, "fuzz")
+    except IdxError as error:
+        message = str(error)
+    else:
+        assert array.dtype == np.uint8
+        assert array.nbytes == len(data) - 4 - 4 * array.ndim
+        return
+    assert message.startswith("fuzz: ")
+
+
+@given(st.binary(max_size=600))
+@settings(max_examples=400, deadline=None)
+def test_fuzzed_bytes_never_escape_as_another_exception(data: bytes) -> None:
+    accepted_or_idx_error(data)
+
+
+@given(
+    ndim=st.integers(0, 5),
+    dims=st.lists(
+        st.integers(0, 2**32 - 1) | st.integers(0, 30) | st.sampled_from([2**16, 2**31]),
+        min_size=5,
+        max_size=5,
+    ),
+    body=st.binary(max_size=400),
+    dtype=st.sampled_from([0x08, 0x08, 0x09, 0x0B, 0x0D]),
+)
+@settings(max_examples=400, deadline=None)
+def test_fuzzed_headers_never_allocate_more_than_the_input(ndim, dims, body, dtype) -> None:
+    header = struct.pack(">HBB", 0, dtype, ndim) + struct.pack(f">{ndim}I", *dims[:ndim])
+    accepted_or_idx_error(header + body)
+
+
+@given(st.binary(max_size=300), st.sampled_from([read_images, read_labels]))
+@settings(max_examples=100, deadline=None)
+def test_fuzzed_files_give_idx_errors_through_the_readers(tmp_path_factory, data, reader) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "file"
+    path.write_bytes(data)
+    try:
+        array = reader(path)
+    except IdxError as error:
+        message = str(error)
+    else:
+        assert array.shape[1:] in {(), (28, 28)}
+        return
+    assert message.startswith(f"{path}: ")
