@@ -17,7 +17,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 from tqdm import tqdm
 
@@ -166,10 +166,14 @@ class _Counting:
 class _SafeRedirect(urllib.request.HTTPRedirectHandler):
     """Follow redirects only to http(s): never to file://, ftp:// or anything else."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urlparse(newurl).scheme not in ("http", "https"):
-            raise MirrorError(f"redirect to {newurl!r} refused (only http/https)")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("Location") or headers.get("URI") or ""
+        target = urljoin(req.full_url, location)
+        if urlparse(target).scheme not in ("http", "https"):
+            raise MirrorError(f"redirect to {target!r} refused (only http/https)")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def _opener() -> urllib.request.OpenerDirector:

@@ -1,5 +1,9 @@
 import gzip
+import posixpath
+import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,24 +112,49 @@ def test_mirror_env_accepts_directories_and_refuses_other_schemes(tmp_path) -> N
 
 @pytest.fixture
 def http_mirror(mirror) -> Iterator[tuple[str, dict, list[str]]]:
-    """Serve the tiny mirror on 127.0.0.1; /bad/ answers 500, /gone/ 404. Logs each path."""
+    """Serve the tiny mirror on 127.0.0.1, well or badly depending on the first path part.
+
+    /good/ serves the files; /bad/ answers 500 and /gone/ 404; /cut/ closes the connection
+    half-way through a body; /stall/ sends half a body and then nothing; /redirect/ points
+    to a file:// URL; /bomb/ serves a gzip that inflates to 50 times the pinned size;
+    /forged/ serves well-formed gzip of the wrong bytes. Logs each path.
+    """
     folder, pins = mirror
     requests: list[str] = []
+    released = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             requests.append(self.path)
-            prefix, _, name = self.path.rpartition("/")
+            prefix, _, name = posixpath.normpath(self.path).rpartition("/")
+            plain = name.removesuffix(".gz")
             if prefix == "/bad":
                 self.send_error(500)
-            elif prefix == "/good" and (folder / name).exists():
-                body = (folder / name).read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+            elif prefix == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "file:///etc/passwd")
                 self.end_headers()
-                self.wfile.write(body)
+            elif prefix == "/bomb" and name.endswith(".gz"):
+                self.send_body(gzip.compress(b"\0" * pins[plain]["bytes"] * 50, mtime=0))
+            elif prefix == "/forged" and name.endswith(".gz"):
+                self.send_body(gzip.compress(b"\1" * pins[plain]["bytes"], mtime=0))
+            elif prefix in ("/good", "/cut", "/stall") and (folder / name).exists():
+                body = (folder / name).read_bytes()
+                if prefix == "/good":
+                    self.send_body(body)
+                else:
+                    self.send_body(body, stop=len(body) // 2)
+                    if prefix == "/stall":
+                        released.wait(10)
             else:
                 self.send_error(404)
+
+        def send_body(self, body: bytes, stop: int | None = None) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:stop])
+            self.wfile.flush()
 
         def log_message(self, *args: object) -> None:
             pass
@@ -133,6 +162,7 @@ def http_mirror(mirror) -> Iterator[tuple[str, dict, list[str]]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}", pins, requests
+    released.set()
     server.shutdown()
     server.server_close()
 
@@ -150,3 +180,52 @@ def test_http_mirror_with_failover_past_500_and_404(tmp_path, http_mirror) -> No
         f"/gone/{name}",
         f"/good/{name}.gz",
     ]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("bad", r"HTTP 500 Internal Server Error"),
+        ("gone", r"\.gz: HTTP 404 Not Found, \S+: HTTP 404 Not Found"),
+        ("refused", r"Connection refused"),
+        ("cut", r"\.gz: (IncompleteRead|Compressed file ended)"),
+        ("stall", r"\.gz: timed out"),
+        ("bomb", r"\.gz: more than the expected \d+ bytes; refused"),
+        ("forged", r"\.gz: SHA-256 mismatch"),
+        ("redirect", r"\.gz: redirect to 'file:///etc/passwd' refused \(only http/https\)"),
+    ],
+)
+def test_http_faults_fail_clearly_and_keep_the_good_download(
+    tmp_path, http_mirror, path, reason
+) -> None:
+    base, pins, _ = http_mirror
+    out = tmp_path / "data" / "raw"
+    run(params(f"{base}/good/"), out, pins_of(pins))
+    before = {name: (out / name).read_bytes() for name in pins}
+    mirror = f"http://127.0.0.1:{closed_port()}/" if path == "refused" else f"{base}/{path}/"
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"^could not download \S+ from any mirror") as caught:
+        run(DownloadParams(mirrors=(mirror,), timeout=0.5), out, pins_of(pins))
+    assert time.monotonic() - started < 5  # a stalled server costs the timeout, not forever
+    assert re.search(f"{re.escape(mirror)}: .*{reason}", str(caught.value))
+    assert "\n" not in str(caught.value)
+    assert {name: (out / name).read_bytes() for name in pins} == before
+    assert leftovers(out.parent) == ["raw"]  # no partial file, no staging folder
+    assert leftovers(out) == sorted(pins)
+
+
+def test_mirror_urls_cannot_steer_where_files_are_written(tmp_path, http_mirror) -> None:
+    """Names come from the pins, never from a URL or a redirect: ../ in a mirror is harmless."""
+    base, pins, _ = http_mirror
+    out = tmp_path / "repo" / "data" / "raw"
+    run(params(f"{base}/good/../../good/"), out, pins_of(pins))
+    assert leftovers(out) == sorted(pins)
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    expected = {"repo", "repo/data", "repo/data/raw"} | {f"repo/data/raw/{n}" for n in pins}
+    assert {path for path in written if not path.startswith("mirror")} == expected
