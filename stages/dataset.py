@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.errors import UserError
+from stages.idx import IMAGE_SIDE
+
 
 def save_split(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
     """Write one split into `folder` (created)."""
@@ -17,8 +20,18 @@ def save_split(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def load_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One split's sequences and labels."""
-    return (
-        np.load(folder / "x.npy", allow_pickle=False),
-        np.load(folder / "y.npy", allow_pickle=False),
-    )
+    """One split's sequences and labels, checked: a stray or damaged file is a UserError."""
+    x, y = _load(folder / "x.npy"), _load(folder / "y.npy")
+    if x.dtype != np.float32 or x.ndim != 3 or x.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise UserError(f"{folder}/x.npy: expected float32 N x 28 x 28, got {x.dtype} {x.shape}")
+    if y.dtype != np.uint8 or y.shape != (len(x),):
+        raise UserError(f"{folder}/y.npy: expected {len(x)} uint8 labels, got {y.dtype} {y.shape}")
+    return x, y
+
+
+def _load(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        reason = " ".join(str(error).split())
+        raise UserError(f"{path}: cannot load ({reason}); rerun `dvc repro prepare`") from None

@@ -31,7 +31,7 @@ STATE = "state.json"
 
 @dataclass
 class Progress:
-    """The completed epochs: one dict of Keras metrics (plus seconds) per epoch."""
+    """The completed epochs: one dict of Keras metrics per epoch."""
 
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1

@@ -7,8 +7,9 @@ ends with the weights of an uninterrupted one. Early stopping keeps the best val
 epoch. A loss that turns NaN or infinite stops the stage with an error and no model.
 
 Outputs: the model, DVCLive's per-epoch logs (replayed from the checkpoint on resume, and
-moved into place only when training is done) and reports/train.json, a short summary
-whose `seconds` is the one value here that differs between identical runs.
+moved into place only when training is done) and reports/train.json, a short summary.
+Wall-clock seconds are printed per epoch but kept out of every output: a time in a DVC
+output would change dvc.lock on every identical run (make bench measures speed).
 """
 
 import json
@@ -66,8 +67,7 @@ def run(
 
     def log(logs: dict[str, float]) -> None:
         for name, value in logs.items():
-            if name != "seconds":
-                live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
+            live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
         live.next_step()
 
     for logs in progress.history:
@@ -95,11 +95,12 @@ def run(
                 f"training diverged in epoch {epoch + 1}: loss is {logs['loss']}; "
                 "no model was written (lower train.learning_rate, or set train.clipnorm)"
             )
-        logs["seconds"] = round(time.perf_counter() - start, 3)
+        seconds = time.perf_counter() - start
         progress.add(logs)
         checkpoint.save(model, progress)
         log(logs)
-        print(f"epoch {epoch + 1}/{params.epochs}: {_describe(logs)}", flush=True)
+        scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
+        print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
 
     live.end()
     checkpoint.load_best(model, progress)
@@ -111,19 +112,12 @@ def run(
             "best_val_accuracy": round(progress.best_val_accuracy, 6),
             "best_epoch": progress.best_epoch + 1,
             "epochs": len(progress.history),
-            "seconds": round(sum(logs["seconds"] for logs in progress.history), 1),
         }
     }
     with staged_file(summary_path) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
     checkpoint.clear()
-    names = [name for name in progress.history[0] if name != "seconds"]
-    return {name: [logs[name] for logs in progress.history] for name in names}
-
-
-def _describe(logs: dict[str, float]) -> str:
-    scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items() if name != "seconds")
-    return f"{scores} ({logs['seconds']:.1f} s)"
+    return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
 
 
 def main() -> None:

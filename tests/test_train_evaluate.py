@@ -156,5 +156,8 @@ def test_the_summary_names_the_best_epoch(prepared) -> None:
     best = int(np.argmax(history["val_accuracy"]))
     assert summary["best_epoch"] == best + 1
     assert summary["best_val_accuracy"] == round(history["val_accuracy"][best], 6)
-    assert summary["epochs"] == len(history["loss"])
-    assert summary["seconds"] > 0
+    assert summary == {
+        "best_val_accuracy": round(history["val_accuracy"][best], 6),
+        "best_epoch": best + 1,
+        "epochs": len(history["loss"]),
+    }

@@ -1,0 +1,71 @@
+"""Safety: nothing is unpickled, YAML is read safely, models load in Keras' safe mode."""
+
+import ast
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from stages.dataset import load_split
+from stages.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+CODE = sorted(ROOT.glob("stages/*.py"))
+
+
+def calls(name: str) -> list[ast.Call]:
+    """Every call in stages/ whose function is spelled ...name (e.g. `np.load`)."""
+    found = []
+    for path in CODE:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(name):
+                found.append(node)
+    return found
+
+
+def keyword(call: ast.Call, name: str) -> object:
+    return next((ast.literal_eval(k.value) for k in call.keywords if k.arg == name), None)
+
+
+def test_no_pickle_and_no_unsafe_yaml_in_the_code() -> None:
+    for path in CODE:
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert not imported & {"pickle", "cPickle", "dill", "joblib", "shelve"}, path
+    assert calls("yaml.safe_load")
+    assert not calls("yaml.load") and not calls("yaml.unsafe_load")
+
+
+def test_every_numpy_load_refuses_pickles_and_every_model_load_is_safe() -> None:
+    loads = calls("np.load")
+    assert loads and all(keyword(call, "allow_pickle") is False for call in loads)
+    models = calls("load_model")
+    assert models and all(keyword(call, "safe_mode") is True for call in models)
+
+
+def test_a_pickled_array_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.array([{"payload": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "y.npy", np.zeros(1, dtype=np.uint8))
+    with pytest.raises(UserError, match=r"x\.npy: cannot load \(Object arrays cannot be loaded"):
+        load_split(tmp_path)
+
+
+def test_a_split_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((2, 28, 27), dtype=np.float32))
+    np.save(tmp_path / "y.npy", np.zeros(2, dtype=np.uint8))
+    with pytest.raises(UserError, match=r"expected float32 N x 28 x 28, got float32 \(2, 28, 27\)"):
+        load_split(tmp_path)
+
+
+def test_keras_safe_mode_refuses_a_model_carrying_code(tmp_path: Path) -> None:
+    inputs = keras.Input((28, 28))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="safe_mode"):
+        keras.saving.load_model(tmp_path / "lambda.keras", safe_mode=True)
