@@ -22,12 +22,17 @@ TINY = {
 }
 
 
-def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def environment(repo: Path) -> dict[str, str]:
+    """The venv first on PATH, the repo's tiny mirror, and a git identity."""
     env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env["MNIST_MIRROR"] = str(repo.parent / "mirror")
     env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    return env
+
+
+def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=repo, env=environment(repo), capture_output=True, text=True)
     if check and result.returncode:
         pytest.fail(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

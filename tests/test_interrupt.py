@@ -1,0 +1,85 @@
+"""Interruptions, end to end: a killed `dvc repro` resumes, a concurrent one is refused."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e import environment, ran, set_params, sh, stale
+
+CHECKPOINT = Path("models/checkpoint/state.json")
+
+
+def start_training(repo: Path) -> subprocess.Popen:
+    """`dvc repro` in its own process group, returned once 2 training epochs are saved."""
+    process = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=repo,
+        env=environment(repo),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"training ended before the test could act:\n{process.stdout.read()}")
+        try:
+            if len(json.loads((repo / CHECKPOINT).read_text())["history"]) >= 2:
+                return process
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail("no checkpoint after 120 s")
+
+
+def model_hash(repo: Path) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"].endswith(".keras"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_training_resumes_and_ends_with_the_same_model(restore, sig) -> None:
+    repo = restore
+    set_params(repo, {"train": {"epochs": 7, "seed": int(sig)}})  # a run DVC has not cached
+    process = start_training(repo)
+    os.killpg(process.pid, sig)  # dvc and the training it runs, as the OOM killer or CI would
+    process.wait(timeout=60)
+    assert process.returncode != 0
+    assert not (repo / "models/model.keras").exists()  # never a model that looks complete
+    resumed = sh(repo, "dvc", "repro")
+    assert re.search(r"resuming after epoch [2-6] of 7", resumed.stdout)
+    assert ran(resumed.stdout) == ["train", "evaluate"]
+    assert not (repo / "models/checkpoint").exists()
+    resumed_model = model_hash(repo)
+    uninterrupted = sh(repo, "dvc", "repro", "--force", "--no-run-cache", "--single-item", "train")
+    assert "resuming" not in uninterrupted.stdout
+    assert model_hash(repo) == resumed_model
+    assert stale(repo) == set()
+
+
+def test_a_second_repro_is_refused_while_one_runs(restore) -> None:
+    repo = restore
+    set_params(repo, {"train": {"epochs": 7, "seed": 3}})
+    first = start_training(repo)
+    try:
+        second = sh(repo, "dvc", "repro", check=False)
+    finally:
+        finished = first.wait(timeout=120)
+    assert second.returncode != 0
+    # DVC's lock message: the output the second run needs, and the process holding it.
+    message = second.stderr.strip()
+    assert message.startswith("ERROR: failed to reproduce")
+    assert "is busy, it is being blocked by:" in message and "dvc repro" in message
+    assert finished == 0, first.stdout.read()
+    assert stale(repo) == set()
+    status = sh(repo, "git", "status", "--porcelain", "--untracked-files=all").stdout
+    assert {line.split()[0] for line in status.splitlines()} == {"M"}  # no stray files
