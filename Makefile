@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint format lock
+.PHONY: repro test lint format lock bench
 
 $(BIN)/dvc: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ repro: $(BIN)/dvc
 
 test: lint
 	python -m pytest
+
+# The peer script against our train stage on the real MNIST (see bench/run.py); QUICK=1 for
+# a 2-epoch smoke run. Uses $$MNIST_MIRROR, or ../shared/mnist where it exists.
+export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/mnist))
+bench: $(BIN)/dvc
+	dvc repro prepare
+	python -m bench.run $(if $(QUICK),--quick)
 
 lint: $(BIN)/dvc
 	ruff check .

@@ -29,9 +29,12 @@ def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
     x = inputs
     for layer in range(params.layers):
         last = layer == params.layers - 1
-        x = CELLS[params.cell](
+        recurrent = CELLS[params.cell](
             params.units, return_sequences=not last, name=f"{params.cell}_{layer}"
-        )(x)
+        )
+        if params.bidirectional:
+            recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{layer}")
+        x = recurrent(x)
         if params.dropout:
             x = keras.layers.Dropout(params.dropout, name=f"dropout_{layer}")(x)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="digit")(x)

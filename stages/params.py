@@ -43,12 +43,14 @@ class TrainParams:
     cell: str = _rule(choices=("lstm", "gru", "simple_rnn"))
     units: int = _rule(min=1, max=4096)
     layers: int = _rule(min=1, max=8)
+    bidirectional: bool = _rule()
     dropout: float = _rule(min=0, max=0.9)
     optimizer: str = _rule(choices=("adam", "adamw", "rmsprop", "sgd"))
     learning_rate: float = _rule(above=0, max=10)
     lr_schedule: str = _rule(choices=("constant", "cosine"))
     warmup_epochs: int = _rule(min=0)
     clipnorm: float = _rule(min=0)
+    augment_shift: int = _rule(min=0, max=4)
     batch_size: int = _rule(min=1)
     epochs: int = _rule(min=1)
     patience: int = _rule(min=1)
@@ -112,6 +114,10 @@ def _parse_section(raw: Any, cls: type, prefix: str, problems: list[str]) -> Any
 def _parse_value(key: str, value: Any, kind: Any, limits: Any) -> Any:
     if get_origin(kind) is tuple:
         return _parse_mirrors(key, value, limits["schemes"])
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, got {value!r}")
+        return value
     if kind is str:
         choices = limits["choices"]
         if value not in choices:

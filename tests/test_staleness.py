@@ -88,6 +88,8 @@ def edited(key: str, value: object) -> object:
     limits = next(f.metadata for f in fields(cls) if f.name == name)
     if isinstance(value, list):  # a dead mirror first: same verified files in the end
         return ["file:///nonexistent-mirror/", *value]
+    if isinstance(value, bool):
+        return not value
     if isinstance(value, str):
         return next(choice for choice in limits["choices"] if choice != value)
     if isinstance(value, int):

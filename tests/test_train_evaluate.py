@@ -13,7 +13,7 @@ from stages.evaluate import run as evaluate
 from stages.params import EvaluateParams, PrepareParams, TrainParams
 from stages.prepare import run as prepare
 from stages.resume import Checkpoint
-from stages.train import run
+from stages.train import run, shift_images
 from tests.test_model import with_
 
 
@@ -161,3 +161,27 @@ def test_the_summary_names_the_best_epoch(prepared) -> None:
         "best_epoch": best + 1,
         "epochs": len(history["loss"]),
     }
+
+
+def test_shifts_move_whole_images_within_the_limit_and_only_when_asked() -> None:
+    images = np.zeros((400, 28, 28), dtype=np.float32)
+    images[:, 10:18, 12:16] = 1.0
+    assert shift_images(images, 0, np.random.default_rng(0)) is images
+    shifted = shift_images(images, 2, np.random.default_rng(0))
+    assert shifted.shape == images.shape and shifted.dtype == np.float32
+    assert (shifted.sum(axis=(1, 2)) == 32).all()  # nothing cut off: the block moved whole
+    rows = np.argmax(shifted.any(axis=2), axis=1) - 10
+    cols = np.argmax(shifted.any(axis=1), axis=1) - 12
+    assert set(rows) == set(cols) == {-2, -1, 0, 1, 2}
+    again = shift_images(images, 2, np.random.default_rng(0))
+    assert np.array_equal(shifted, again)
+
+
+def test_bidirectional_gru_and_simple_rnn_train_too(prepared) -> None:
+    for cell in ("gru", "simple_rnn"):
+        params = with_(cell=cell, bidirectional=True, units=8, epochs=2, augment_shift=1)
+        history = train(params, prepared, cell)
+        assert len(history["loss"]) == 2
+        model = keras.saving.load_model(prepared / cell / "model.keras", safe_mode=True)
+        assert type(model.layers[1]).__name__ == "Bidirectional"
+        assert model.layers[1].forward_layer.__class__.__name__ == cell.title().replace("_", "")

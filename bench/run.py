@@ -1,0 +1,221 @@
+"""`make bench`: the plain Keras peer against our train stage, side by side, on this machine.
+
+Each run is a fresh process on the same prepared data (data/prepared): the peer script,
+our train stage at the peer's exact settings, and our train stage with params.yaml. The
+matmul peak is measured with TensorFlow itself before and after them. Printed: median
+seconds per epoch, samples/s, GFLOP/s and its share of the float32 peak, test accuracy of
+the final model, time to 99.0% test accuracy (scored after each epoch, outside the timed
+part; only here: the stage itself selects on the validation split) and ratios to the peer.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path("data/prepared")
+TARGET = 0.99
+PEER_EPOCHS = 15
+GATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
+
+
+def flops_per_epoch(cell: str, units: int, layers: int, bidirectional: bool, n: int) -> float:
+    """Matmul FLOPs of one training epoch: forward + backward (about 3x the forward)."""
+    steps = width = 28
+    directions = 2 if bidirectional else 1
+    forward = 0
+    for _ in range(layers):
+        forward += directions * steps * 2 * GATES[cell] * units * (width + units)
+        width = units * directions
+    forward += 2 * width * 10
+    return 3.0 * forward * n
+
+
+def peak_gflops() -> dict[str, float]:
+    """Best of 10 timed 4096x4096 matmuls through TensorFlow, float32 and bfloat16."""
+    import tensorflow as tf
+
+    size, result = 4096, {}
+    for dtype in (tf.float32, tf.bfloat16):
+        a = tf.random.normal((size, size), dtype=tf.float32)
+        a = tf.cast(a, dtype)
+        tf.linalg.matmul(a, a).numpy()
+        best = float("inf")
+        for _ in range(10):
+            start = time.perf_counter()
+            tf.linalg.matmul(a, a).numpy()
+            best = min(best, time.perf_counter() - start)
+        result[dtype.name] = 2 * size**3 / best / 1e9
+    return result
+
+
+def train_run(kind: str, epochs: int) -> dict:
+    """One training in this process: the peer, or our stage ('ours' or 'ours-peer')."""
+    import keras
+    import numpy as np
+
+    x_test = np.load(DATA / "test/x.npy", allow_pickle=False)
+    y_test = np.load(DATA / "test/y.npy", allow_pickle=False)
+    seconds: list[float] = []
+    accuracy: list[float] = []
+
+    def on_epoch(model: keras.Model, elapsed: float) -> None:
+        seconds.append(elapsed)
+        predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
+        accuracy.append(float((predicted == y_test).mean()))
+
+    if kind == "peer":
+        from bench.peer import train
+
+        model = train(DATA, epochs, on_epoch)
+        shape = ("lstm", 128, 1, False)
+    else:
+        from stages.params import load_params
+        from stages.train import run
+
+        params = load_params().train
+        if kind == "ours-peer":
+            params = dataclasses.replace(
+                params,
+                **{"cell": "lstm", "units": 128, "layers": 1, "bidirectional": False},
+                **{"dropout": 0.0, "optimizer": "adam", "learning_rate": 1e-3},
+                **{"lr_schedule": "constant", "warmup_epochs": 0, "clipnorm": 0.0},
+                **{"augment_shift": 0, "batch_size": 128, "patience": PEER_EPOCHS},
+            )
+        params = dataclasses.replace(params, epochs=epochs)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            run(params, DATA, out / "m.keras", out / "logs", out / "t.json", out / "ck", on_epoch)
+            model = keras.saving.load_model(out / "m.keras", safe_mode=True)
+        shape = (params.cell, params.units, params.layers, params.bidirectional)
+    predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
+    n = len(np.load(DATA / "train/y.npy", allow_pickle=False))
+    return {
+        "seconds": seconds,
+        "accuracy": accuracy,
+        "final": float((predicted == y_test).mean()),
+        "flops": flops_per_epoch(*shape, n=n),
+        "samples": n,
+    }
+
+
+def worker(task: str, epochs: int) -> dict:
+    """Run a task in a fresh interpreter, so no run inherits another's TensorFlow state."""
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--task", task, "--epochs", str(epochs)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if result.returncode:
+        sys.exit(f"error: bench task {task} failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def time_to_target(run: dict) -> float | None:
+    elapsed = 0.0
+    for seconds, accuracy in zip(run["seconds"], run["accuracy"], strict=True):
+        elapsed += seconds
+        if accuracy >= TARGET:
+            return elapsed
+    return None
+
+
+def table(runs: dict[str, dict], peak: float) -> str:
+    names = {
+        "peer": "peer: plain Keras script",
+        "ours-peer": "ours at the peer's settings",
+        "ours": "ours, params.yaml",
+    }
+    lines = [
+        "| run | epochs | median s/epoch | samples/s | GFLOP/s | % of f32 peak "
+        "| test accuracy | time to 99.0% | training time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, run in runs.items():
+        median = statistics.median(run["seconds"])
+        gflops = run["flops"] / median / 1e9
+        reached = time_to_target(run)
+        lines.append(
+            f"| {names[key]} | {len(run['seconds'])} | {median:.2f} "
+            f"| {run['samples'] / median:,.0f} | {gflops:.0f} | {100 * gflops / peak:.0f}% "
+            f"| {100 * run['final']:.2f}% "
+            f"| {'not reached' if reached is None else f'{reached:.0f} s'} "
+            f"| {sum(run['seconds']):.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(runs: dict[str, dict]) -> list[str]:
+    peer, ours, same = runs["peer"], runs["ours"], runs["ours-peer"]
+    peer_time = sum(peer["seconds"])
+    lines = [
+        "ours at the peer's settings, speed (peer median s/epoch / ours): "
+        f"{statistics.median(peer['seconds']) / statistics.median(same['seconds']):.2f}",
+        f"ours (params.yaml) training time / peer's: {sum(ours['seconds']) / peer_time:.2f}",
+        f"test accuracy, ours - peer: {100 * (ours['final'] - peer['final']):+.2f} points",
+    ]
+    reached = time_to_target(ours)
+    if reached is not None:
+        lines.append(f"ours: time to 99.0% / peer's training time: {reached / peer_time:.2f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 epochs per run (< 3 minutes)")
+    parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.task == "peak":
+        print(json.dumps(peak_gflops()))
+        return
+    if args.task:
+        print(json.dumps(train_run(args.task, args.epochs)))
+        return
+    if not (DATA / "train/x.npy").exists():
+        sys.exit("error: no data/prepared: run `dvc repro prepare` first (make bench does)")
+    from stages.params import load_params
+
+    ours_epochs = 2 if args.quick else load_params().train.epochs
+    peer_epochs = 2 if args.quick else PEER_EPOCHS
+    peaks = [worker("peak", 0)]
+    runs = {
+        "peer": worker("peer", peer_epochs),
+        "ours-peer": worker("ours-peer", peer_epochs),
+        "ours": worker("ours", ours_epochs),
+    }
+    peaks.append(worker("peak", 0))
+    peak = max(p["float32"] for p in peaks)
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    print(
+        f"machine: {cpu}, {os.cpu_count()} cores; {'quick mode, ' if args.quick else ''}"
+        f"matmul peak (TensorFlow, 4096x4096): float32 {peak:.0f} GFLOP/s, "
+        f"bfloat16 {max(p['bfloat16'] for p in peaks):.0f} GFLOP/s"
+    )
+    print(table(runs, peak))
+    for line in ratios(runs):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
