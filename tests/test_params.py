@@ -75,7 +75,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(
 
 def test_unknown_key_is_rejected_with_the_allowed_keys(tmp_path: Path) -> None:
     message = problem(tmp_path, edit={"train.unitz": 64})
-    assert "unknown key train.unitz (did you mean units? allowed: batch_size, cell," in message
+    assert "unknown key train.unitz (did you mean units? allowed: augment_shift, batch_size," in message
 
 
 def test_missing_key_and_missing_section(tmp_path: Path) -> None:
