@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint format lock
+.PHONY: repro test lint format lock report
 
 $(BIN)/dvc: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ repro: $(BIN)/dvc
 
 test: lint
 	python -m pytest
+
+# What CI writes into the job summary: metrics and params diffs against BASE as Markdown,
+# then the accuracy gate (fails when test.accuracy fell more than report.max_accuracy_drop).
+BASE ?= main
+report: $(BIN)/dvc
+	@python -m stages.report --base $(BASE)
 
 lint: $(BIN)/dvc
 	ruff check .
