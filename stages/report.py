@@ -37,12 +37,15 @@ def committed_accuracy(ref: str) -> float | None:
     shown = git("show", f"{ref}:{METRICS.as_posix()}")
     if shown.returncode:
         return None
-    return accuracy_of(json.loads(shown.stdout), f"{METRICS} at {ref}")
+    return accuracy_of(shown.stdout, f"{METRICS} at {ref}")
 
 
-def accuracy_of(metrics: dict, where: str) -> float:
+def accuracy_of(text: str, where: str) -> float:
+    """test.accuracy from a metrics file's text; where names the file in errors."""
     try:
-        return float(metrics["test"]["accuracy"])
+        return float(json.loads(text)["test"]["accuracy"])
+    except json.JSONDecodeError as error:
+        raise UserError(f"{where}: not valid JSON ({error})") from None
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{where}: no number at test.accuracy") from None
 
@@ -93,7 +96,7 @@ def run(ref: str, metrics_path: Path, tolerance: float) -> str | None:
     """Print the report; return the gate's failure message, or None when it passed."""
     if not metrics_path.exists():
         raise UserError(f"{metrics_path}: not found (run `dvc repro` first)")
-    head = accuracy_of(json.loads(metrics_path.read_text()), str(metrics_path))
+    head = accuracy_of(metrics_path.read_text(), str(metrics_path))
     base = committed_accuracy(ref)
     failure = gate(base, head, tolerance, ref)
     print(render(ref, base, head, tolerance, failure))
