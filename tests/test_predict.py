@@ -20,21 +20,25 @@ def write_png(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
-def test_predict_prints_the_digit_of_png_npy_and_idx_inputs(repo: Path, tmp_path: Path) -> None:
+def test_predict_prints_the_digit_of_png_jpeg_npy_and_idx_inputs(
+    repo: Path, tmp_path: Path
+) -> None:
     x, y = load_split(repo / "data/prepared/test")
     rows = pd.read_csv(repo / "reports/predictions.csv")
-    right = np.flatnonzero(rows.actual == rows.predicted)[:7]
+    right = np.flatnonzero(rows.actual == rows.predicted)[:8]
     pixels = np.rint(x[right] * 255).astype(np.uint8)
     assert np.array_equal(to_sequences(pixels), x[right])  # the PNGs hold the exact pixels
     pngs = [write_png(tmp_path / f"digit-{i}.png", pixels[i]) for i in range(3)]
     np.save(tmp_path / "two.npy", pixels[3:5])
     (tmp_path / "two-idx3-ubyte").write_bytes(encode_idx(pixels[5:7]))
-    inputs = [*pngs, tmp_path / "two.npy", tmp_path / "two-idx3-ubyte"]
+    jpeg = tmp_path / "digit.jpg"
+    Image.fromarray(pixels[7]).convert("RGB").save(jpeg, quality=95)  # color, lossy: still read
+    inputs = [*pngs, tmp_path / "two.npy", tmp_path / "two-idx3-ubyte", jpeg]
     result = sh(repo, "python", "-m", "stages.predict", *map(str, inputs))
     names = [f"{p}" for p in pngs] + [f"{tmp_path / 'two.npy'}[{i}]" for i in (0, 1)]
-    names += [f"{tmp_path / 'two-idx3-ubyte'}[{i}]" for i in (0, 1)]
+    names += [f"{tmp_path / 'two-idx3-ubyte'}[{i}]" for i in (0, 1)] + [str(jpeg)]
     lines = result.stdout.splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 8
     for line, name, digit in zip(lines, names, y[right], strict=True):
         assert line.startswith(f"{name}: {digit} (probability 0.")
 
