@@ -1,5 +1,6 @@
-"""The GitHub Actions workflow: valid against GitHub's schema (offline), and doing what
-README promises: install with `make test`, a quick run through real params, the gate."""
+"""The GitHub Actions workflow: valid against GitHub's schema and zizmor's audit (both
+offline), and doing what README promises: install with `make test`, a quick run through
+real params, the gate."""
 
 import re
 import subprocess
@@ -13,6 +14,7 @@ from tests.e2e import ROOT
 
 WORKFLOW = ROOT / ".github/workflows/ci.yml"
 CHECK = Path(sys.executable).parent / "check-jsonschema"
+ZIZMOR = Path(sys.executable).parent / "zizmor"
 
 
 def validate(path: Path) -> subprocess.CompletedProcess:
@@ -22,10 +24,26 @@ def validate(path: Path) -> subprocess.CompletedProcess:
 
 def test_the_workflow_matches_githubs_schema_and_a_broken_one_does_not(tmp_path: Path) -> None:
     assert validate(WORKFLOW).returncode == 0, validate(WORKFLOW).stdout
-    broken = yaml.safe_load(WORKFLOW.read_text())
-    del broken["jobs"]["pipeline"]["runs-on"]
-    (tmp_path / "ci.yml").write_text(yaml.safe_dump(broken))
-    assert validate(tmp_path / "ci.yml").returncode == 1
+    # Edited as text: PyYAML would turn the `on:` key into True on the way back.
+    broken = WORKFLOW.read_text().replace("    runs-on: ubuntu-latest\n", "")
+    (tmp_path / "ci.yml").write_text(broken)
+    result = validate(tmp_path / "ci.yml")
+    assert result.returncode == 1 and "'runs-on' is a required property" in result.stdout
+
+
+def audit(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ZIZMOR), "--offline", str(path)], capture_output=True, text=True)
+
+
+def test_the_workflow_passes_zizmors_security_audit_and_an_injection_does_not(
+    tmp_path: Path,
+) -> None:
+    result = audit(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    risky = WORKFLOW.read_text() + '      - run: echo "${{ github.event.pull_request.title }}"\n'
+    (tmp_path / "ci.yml").write_text(risky)
+    result = audit(tmp_path / "ci.yml")
+    assert result.returncode != 0 and "template-injection" in result.stdout
 
 
 def steps() -> list[dict]:
