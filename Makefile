@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint format lock bench
+.PHONY: repro test lint format lock bench report
 
 $(BIN)/dvc: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/mnist))
 bench: $(BIN)/dvc
 	dvc repro prepare
 	python -m bench.run $(if $(QUICK),--quick)
+
+# What CI writes into the job summary: metrics and params diffs against BASE as Markdown,
+# then the accuracy gate (fails when test.accuracy fell more than report.max_accuracy_drop).
+BASE ?= main
+report: $(BIN)/dvc
+	@python -m stages.report --base $(BASE)
 
 lint: $(BIN)/dvc
 	ruff check .

@@ -1,7 +1,9 @@
 """Stage 4: score the model on the full test split.
 
 Writes the flat metrics file `dvc metrics diff` compares, a per-class precision/recall/F1
-table, and one actual/predicted row per test image for DVC's confusion-matrix plot.
+table, one actual/predicted row per test image for DVC's confusion-matrix plot, and a
+gallery of the worst mistakes, because a confusion matrix says which digits get mixed up
+but not why: the pictures usually do.
 """
 
 import json
@@ -22,6 +24,8 @@ TEST_DIR = Path("data/prepared/test")
 METRICS = Path("reports/metrics.json")
 CLASSES = Path("reports/classes.csv")
 PREDICTIONS = Path("reports/predictions.csv")
+GALLERY = Path("reports/errors.png")
+GALLERY_SIZE = 16  # 4 x 4 tiles: a picture, not a result, so not a param
 
 
 def per_class(actual: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
@@ -47,6 +51,51 @@ def per_class(actual: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
     return table.round(6)
 
 
+def worst_errors(probabilities: np.ndarray, actual: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the misclassified images the model was surest about, most confident first.
+
+    Confident mistakes are the informative ones (a mislabelled digit, a 4 written like a 9);
+    ties keep test-set order, so the choice is reproducible.
+    """
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != actual)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:count]]
+
+
+def draw_gallery(
+    images: np.ndarray, actual: np.ndarray, probabilities: np.ndarray, path: Path
+) -> None:
+    """A PNG grid of the worst mistakes, titled true -> predicted (probability).
+
+    Byte-stable, since DVC's lock and our tests compare reports byte for byte: a fixed
+    size and dpi, and no "Software" version stamp in the PNG metadata.
+    """
+    from matplotlib.figure import Figure
+
+    chosen = worst_errors(probabilities, actual, GALLERY_SIZE)
+    side = int(np.ceil(np.sqrt(GALLERY_SIZE)))
+    figure = Figure(figsize=(2 * side, 2 * side + 0.4), layout="constrained")
+    figure.suptitle(
+        f"Worst {len(chosen)} of {int((probabilities.argmax(axis=1) != actual).sum())}"
+        " misclassified test digits: true -> predicted (probability)"
+    )
+    for tile in range(side * side):
+        axes = figure.add_subplot(side, side, tile + 1)
+        axes.set_axis_off()
+        if tile < len(chosen):
+            index = chosen[tile]
+            guess = int(probabilities[index].argmax())
+            axes.imshow(images[index], cmap="gray", vmin=0, vmax=1)
+            axes.set_title(
+                f"#{index}: {actual[index]} -> {guess} ({probabilities[index, guess]:.2f})",
+                fontsize=9,
+            )
+    if not len(chosen):
+        figure.text(0.5, 0.5, "no misclassified test digits", ha="center")
+    figure.savefig(path, format="png", dpi=72, metadata={"Software": None})
+
+
 def run(
     params: EvaluateParams,
     model_path: Path,
@@ -54,8 +103,9 @@ def run(
     metrics_path: Path,
     classes_path: Path,
     predictions_path: Path,
+    gallery_path: Path,
 ) -> dict:
-    """Score model_path on test_dir and write the three reports; return the metrics."""
+    """Score model_path on test_dir and write the four reports; return the metrics."""
     import keras
 
     model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
@@ -81,13 +131,15 @@ def run(
     with staged_file(predictions_path) as path:
         rows = pd.DataFrame({"actual": actual, "predicted": predicted})
         rows.to_csv(path, index=False, lineterminator="\n")
+    with staged_file(gallery_path) as path:
+        draw_gallery(images, actual, probabilities, path)
     return metrics
 
 
 def main() -> None:
     params = load_params()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    run(params.evaluate, MODEL, TEST_DIR, METRICS, CLASSES, PREDICTIONS)
+    run(params.evaluate, MODEL, TEST_DIR, METRICS, CLASSES, PREDICTIONS, GALLERY)
 
 
 if __name__ == "__main__":

@@ -63,11 +63,19 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class ReportParams:
+    """Read by `python -m stages.report` (the CI gate), not by a pipeline stage."""
+
+    max_accuracy_drop: float = _rule(min=0, max=1)
+
+
+@dataclass(frozen=True)
 class Params:
     download: DownloadParams
     prepare: PrepareParams
     train: TrainParams
     evaluate: EvaluateParams
+    report: ReportParams
 
 
 def load_params(path: Path = Path("params.yaml")) -> Params:

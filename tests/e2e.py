@@ -15,7 +15,15 @@ from tests.conftest import write_mirror, write_pins
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-COPIED = ["stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".gitattributes"]
+COPIED = [
+    "stages",
+    "dvc.yaml",
+    "params.yaml",
+    "Makefile",
+    ".dvcignore",
+    ".gitignore",
+    ".gitattributes",
+]
 TINY = {
     "prepare": {"val_size": 50},
     "train": {"units": 24, "epochs": 6, "batch_size": 25, "learning_rate": 5.0e-3},

@@ -19,7 +19,7 @@ def weights(path: Path) -> list[np.ndarray]:
 
 def assert_same_run(repo: Path, other: Path, reference_model: Path) -> None:
     assert (other / "dvc.lock").read_text() == (repo / "dvc.lock").read_text()
-    for report in ("metrics.json", "data.json", "classes.csv", "predictions.csv"):
+    for report in ("metrics.json", "data.json", "classes.csv", "predictions.csv", "errors.png"):
         assert (other / "reports" / report).read_bytes() == (repo / "reports" / report).read_bytes()
     ours, theirs = weights(reference_model), weights(other / "models/model.keras")
     assert len(ours) == len(theirs) > 0

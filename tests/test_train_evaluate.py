@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from stages.dataset import load_split, save_split
 from stages.errors import UserError
-from stages.evaluate import per_class
+from stages.evaluate import draw_gallery, per_class, worst_errors
 from stages.evaluate import run as evaluate
 from stages.params import EvaluateParams, PrepareParams, TrainParams
 from stages.prepare import run as prepare
@@ -73,7 +74,9 @@ def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
         out / "metrics.json",
         out / "classes.csv",
         out / "predictions.csv",
+        out / "errors.png",
     )
+    assert (out / "errors.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((out / "metrics.json").read_text()) == metrics
     test = metrics["test"]
     assert set(test) == {"accuracy", "loss", "macro_f1", "errors"}
@@ -185,3 +188,18 @@ def test_bidirectional_gru_and_simple_rnn_train_too(prepared) -> None:
         model = keras.saving.load_model(prepared / cell / "model.keras", safe_mode=True)
         assert type(model.layers[1]).__name__ == "Bidirectional"
         assert type(model.layers[1].forward_layer).__name__ == layer
+
+
+def test_gallery_picks_the_most_confident_mistakes_and_is_byte_stable(tmp_path: Path) -> None:
+    actual = np.array([0, 1, 2, 3, 4])
+    probabilities = np.full((5, 10), 0.01)
+    probabilities[[0, 1, 2, 3, 4], [0, 7, 2, 5, 9]] = [0.9, 0.6, 0.9, 0.95, 0.6]
+    assert worst_errors(probabilities, actual, 16).tolist() == [3, 1, 4]
+    assert worst_errors(probabilities, actual, 2).tolist() == [3, 1]
+    images = np.random.default_rng(0).random((5, 28, 28), dtype=np.float32)
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    draw_gallery(images, actual, probabilities, first)
+    draw_gallery(images, actual, probabilities, second)
+    assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert first.read_bytes() == second.read_bytes()
+    assert b"Software" not in first.read_bytes()

@@ -1,0 +1,34 @@
+"""The gate's arithmetic and its errors, without DVC (tests/test_dvc_tour.py runs it for real)."""
+
+import pytest
+
+from stages.errors import UserError
+from stages.report import accuracy_of, committed_accuracy, gate
+
+
+def test_a_drop_up_to_the_tolerance_passes_and_beyond_it_fails() -> None:
+    assert gate(0.9879, 0.9859, 0.002, "main") is None  # 0.0020000000000000018 in floats
+    assert gate(0.9879, 0.9990, 0.002, "main") is None
+    assert gate(0.9879, 0.9858, 0.002, "main") == (
+        "test.accuracy dropped from 0.9879 (main) to 0.9858, "
+        "more than report.max_accuracy_drop=0.002"
+    )
+    assert gate(None, 0.1, 0.002, "main") is None  # nothing committed at the base to compare
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{", "m.json: not valid JSON"),
+        ('{"test": {}}', "m.json: no number at test.accuracy"),
+        ('{"test": {"accuracy": "high"}}', "m.json: no number at test.accuracy"),
+    ],
+)
+def test_a_broken_metrics_file_is_named(text: str, expected: str) -> None:
+    with pytest.raises(UserError, match=expected):
+        accuracy_of(text, "m.json")
+
+
+def test_an_unknown_base_revision_says_how_ci_must_check_out() -> None:
+    with pytest.raises(UserError, match=r"unknown git revision 'no-such-branch' .*fetch-depth: 0"):
+        committed_accuracy("no-such-branch")
