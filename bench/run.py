@@ -87,7 +87,8 @@ def train_run(kind: str, epochs: int) -> dict:
                 **{"cell": "lstm", "units": 128, "layers": 1, "bidirectional": False},
                 **{"dropout": 0.0, "optimizer": "adam", "learning_rate": 1e-3},
                 **{"lr_schedule": "constant", "warmup_epochs": 0, "clipnorm": 0.0},
-                **{"augment_shift": 0, "batch_size": 128, "patience": PEER_EPOCHS},
+                **{"augment_shift": 0, "batch_size": 128, "jit_compile": False},
+                patience=PEER_EPOCHS,
             )
         params = dataclasses.replace(params, epochs=epochs)
         with tempfile.TemporaryDirectory() as tmp:

@@ -9,15 +9,19 @@ but not why: the pictures usually do.
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from stages.atomic import staged_file
 from stages.dataset import load_split
-from stages.errors import cli
+from stages.errors import UserError, cli
 from stages.idx import NUM_CLASSES
 from stages.params import EvaluateParams, load_params
+
+if TYPE_CHECKING:
+    import keras
 
 MODEL = Path("models/model.keras")
 TEST_DIR = Path("data/prepared/test")
@@ -96,6 +100,17 @@ def draw_gallery(
     figure.savefig(path, format="png", dpi=72, metadata={"Software": None})
 
 
+def load_classifier(path: Path) -> "keras.Model":
+    """The trained model, loaded in Keras' safe mode (no code from the file ever runs)."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (OSError, ValueError, TypeError) as error:
+        reason = " ".join(str(error).split())
+        raise UserError(f"{path}: not a loadable Keras model ({reason})") from None
+
+
 def run(
     params: EvaluateParams,
     model_path: Path,
@@ -106,9 +121,7 @@ def run(
     gallery_path: Path,
 ) -> dict:
     """Score model_path on test_dir and write the four reports; return the metrics."""
-    import keras
-
-    model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    model = load_classifier(model_path)
     images, actual = load_split(test_dir)
     probabilities = model.predict(images, batch_size=params.batch_size, verbose=0)
     predicted = probabilities.argmax(axis=1)

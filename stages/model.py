@@ -49,6 +49,7 @@ def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
         config["clipnorm"] = params.clipnorm
     optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": config})
     model.compile(
+        jit_compile=params.jit_compile,
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],

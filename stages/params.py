@@ -52,6 +52,7 @@ class TrainParams:
     clipnorm: float = _rule(min=0)
     augment_shift: int = _rule(min=0, max=4)
     batch_size: int = _rule(min=1)
+    jit_compile: bool = _rule()
     epochs: int = _rule(min=1)
     patience: int = _rule(min=1)
     seed: int = _rule(min=0)

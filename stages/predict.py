@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.errors import UserError, cli
+from stages.evaluate import load_classifier
 from stages.idx import IMAGE_SIDE, parse_idx
 from stages.prepare import to_sequences
 
@@ -74,9 +75,7 @@ def run(model_path: Path, paths: list[Path]) -> list[tuple[str, int, float]]:
     batches = [(path, read_digits(path)) for path in paths]
     if not model_path.exists():
         raise UserError(f"{model_path}: not found (run `dvc repro`, or `dvc pull` it)")
-    import keras
-
-    model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    model = load_classifier(model_path)
     results = []
     for path, pixels in batches:
         probabilities = model.predict(to_sequences(pixels), verbose=0)

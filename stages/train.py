@@ -62,7 +62,10 @@ def run(
     from stages.resume import Checkpoint, fingerprint
 
     keras.utils.set_random_seed(params.seed)
-    tf.config.experimental.enable_op_determinism()
+    if not params.jit_compile:
+        # Keras refuses XLA under op determinism; XLA on CPU is deterministic on its own
+        # (tests/test_reproducibility.py checks the bytes either way).
+        tf.config.experimental.enable_op_determinism()
     x_train, y_train = load_split(data_dir / "train")
     validation = load_split(data_dir / "val")
     model = build_model(params, steps_per_epoch=-(-len(x_train) // params.batch_size))
@@ -71,6 +74,8 @@ def run(
         checkpoint_dir, fingerprint(params, [data_dir / "train", data_dir / "val"])
     )
     progress = checkpoint.load(model)
+    margin = params.augment_shift
+    padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
     if progress.history:
         print(f"resuming after epoch {len(progress.history)} of {params.epochs}", flush=True)
 
@@ -89,7 +94,7 @@ def run(
         rng = np.random.default_rng([params.seed, epoch])
         order = rng.permutation(len(x_train))
         start = time.perf_counter()
-        x_epoch = shift_images(x_train[order], params.augment_shift, rng)
+        x_epoch = epoch_images(padded, order, params.augment_shift, rng)
         fitted = model.fit(
             x_epoch,
             y_train[order],
@@ -135,23 +140,26 @@ def run(
     return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
 
 
-def shift_images(images: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    """Each image moved by a random whole number of pixels in [-limit, limit] along both
-    axes, with zeros shifted in; `limit` 0 returns the images unchanged.
+def epoch_images(
+    padded: np.ndarray, order: np.ndarray, limit: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The epoch's training images in `order`, each shifted by a random whole number of
+    pixels in [-limit, limit] along both axes, zeros shifted in.
 
+    `padded` holds the images with `limit` zero pixels on every side (padded once, before
+    the first epoch); each image is a crop of it, so shuffling and shifting cost one copy.
     Done in numpy from the epoch's generator (not a Keras layer), so an epoch's inputs
     depend only on (seed, epoch) and a resumed run sees exactly the same ones.
     """
     if not limit:
-        return images
-    side = images.shape[1]
-    padded = np.pad(images, ((0, 0), (limit, limit), (limit, limit)))
-    offsets = rng.integers(0, 2 * limit + 1, size=(len(images), 2))
-    shifted = np.empty_like(images)
+        return padded[order]
+    side = padded.shape[1] - 2 * limit
+    offsets = rng.integers(0, 2 * limit + 1, size=(len(order), 2))
+    shifted = np.empty((len(order), side, side), dtype=padded.dtype)
     for dy in range(2 * limit + 1):
         for dx in range(2 * limit + 1):
             chosen = np.flatnonzero((offsets[:, 0] == dy) & (offsets[:, 1] == dx))
-            shifted[chosen] = padded[chosen, dy : dy + side, dx : dx + side]
+            shifted[chosen] = padded[order[chosen], dy : dy + side, dx : dx + side]
     return shifted
 
 

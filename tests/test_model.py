@@ -21,6 +21,7 @@ BASE = TrainParams(
     clipnorm=0.0,
     augment_shift=0,
     batch_size=32,
+    jit_compile=False,
     epochs=4,
     patience=2,
     seed=0,

@@ -9,6 +9,7 @@ import pytest
 
 from stages.dataset import load_split
 from stages.errors import UserError
+from stages.evaluate import load_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = sorted(ROOT.glob("stages/*.py"))
@@ -63,9 +64,13 @@ def test_a_split_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
         load_split(tmp_path)
 
 
-def test_keras_safe_mode_refuses_a_model_carrying_code(tmp_path: Path) -> None:
+def test_a_model_carrying_code_or_garbage_is_refused_in_one_line(tmp_path: Path) -> None:
     inputs = keras.Input((28, 28))
     outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
     keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
-    with pytest.raises(ValueError, match="safe_mode"):
-        keras.saving.load_model(tmp_path / "lambda.keras", safe_mode=True)
+    with pytest.raises(UserError, match=r"lambda\.keras: not a loadable Keras model \(.*safe_mode"):
+        load_classifier(tmp_path / "lambda.keras")
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match=r"junk\.keras: not a loadable Keras model") as caught:
+        load_classifier(tmp_path / "junk.keras")
+    assert "\n" not in str(caught.value)

@@ -14,7 +14,7 @@ from stages.evaluate import run as evaluate
 from stages.params import EvaluateParams, PrepareParams, TrainParams
 from stages.prepare import run as prepare
 from stages.resume import Checkpoint
-from stages.train import run, shift_images
+from stages.train import epoch_images, run
 from tests.test_model import with_
 
 
@@ -168,15 +168,19 @@ def test_the_summary_names_the_best_epoch(prepared) -> None:
 
 def test_shifts_move_whole_images_within_the_limit_and_only_when_asked() -> None:
     images = np.zeros((400, 28, 28), dtype=np.float32)
-    images[:, 10:18, 12:16] = 1.0
-    assert shift_images(images, 0, np.random.default_rng(0)) is images
-    shifted = shift_images(images, 2, np.random.default_rng(0))
+    images[:, 10:18, 12:16] = (1 + np.arange(400) / 1000)[:, None, None]  # image i's value
+    order = np.random.default_rng(1).permutation(400)
+    assert np.array_equal(epoch_images(images, order, 0, np.random.default_rng(0)), images[order])
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2)))
+    shifted = epoch_images(padded, order, 2, np.random.default_rng(0))
     assert shifted.shape == images.shape and shifted.dtype == np.float32
-    assert (shifted.sum(axis=(1, 2)) == 32).all()  # nothing cut off: the block moved whole
-    rows = np.argmax(shifted.any(axis=2), axis=1) - 10
-    cols = np.argmax(shifted.any(axis=1), axis=1) - 12
+    np.testing.assert_array_equal(shifted.max(axis=(1, 2)), images[order].max(axis=(1, 2)))
+    lit = shifted > 0
+    assert (lit.sum(axis=(1, 2)) == 32).all()  # nothing cut off: the block moved whole
+    rows = np.argmax(lit.any(axis=2), axis=1) - 10
+    cols = np.argmax(lit.any(axis=1), axis=1) - 12
     assert set(rows) == set(cols) == {-2, -1, 0, 1, 2}
-    again = shift_images(images, 2, np.random.default_rng(0))
+    again = epoch_images(padded, order, 2, np.random.default_rng(0))
     assert np.array_equal(shifted, again)
 
 
