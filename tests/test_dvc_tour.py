@@ -33,14 +33,23 @@ def make_report(repo: Path, check: bool = True):
     return sh(repo, *args, check=check)
 
 
+def row(markdown: str, path: str, metric: str) -> list[str]:
+    """The cells after Path and Metric of one row of a `dvc metrics diff --md` table."""
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[:2] == [path, metric]:
+            return cells[2:]
+    raise AssertionError(f"no row {path} {metric} in:\n{markdown}")
+
+
 def test_make_report_shows_every_metric_against_main_and_passes(repo: Path) -> None:
     result = make_report(repo)
     value = accuracy(repo)
     assert "## Metrics: workspace against main" in result.stdout
-    assert f"| reports/metrics.json | test.accuracy | {value} " in result.stdout
-    assert f"| {value} " in result.stdout.split("test.accuracy")[1].splitlines()[0]
+    base, workspace, _ = row(result.stdout, "reports/metrics.json", "test.accuracy")
+    assert float(base) == float(workspace) == value
     for metric in ("test.loss", "test.macro_f1", "test.errors"):
-        assert f"| reports/metrics.json | {metric} " in result.stdout
+        assert row(result.stdout, "reports/metrics.json", metric)
     assert "reports/data.json" not in result.stdout
     assert "**Gate passed:** test.accuracy" in result.stdout
 
@@ -56,7 +65,8 @@ def test_the_gate_fails_beyond_the_tolerance_and_passes_within_it(restore: Path)
         "more than report.max_accuracy_drop=0.002"
     )
     assert f"error: {message}\n" in failed.stderr
-    assert f"| test.accuracy | {base} " in failed.stdout
+    before, after, _ = row(failed.stdout, "reports/metrics.json", "test.accuracy")
+    assert (float(before), float(after)) == (base, round(base - 0.0021, 6))
     assert f"**Gate failed:** {message}." in failed.stdout
     set_accuracy(repo, round(base - 0.002, 6))
     assert make_report(repo).returncode == 0

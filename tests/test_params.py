@@ -1,5 +1,6 @@
 import ast
 import os
+import re
 import subprocess
 import sys
 from dataclasses import fields
@@ -94,7 +95,8 @@ def test_every_problem_is_reported_on_one_line(tmp_path: Path) -> None:
 
 def test_yaml_11_exponent_strings_are_read_as_numbers(tmp_path: Path) -> None:
     path = write(tmp_path)
-    path.write_text(path.read_text().replace("learning_rate: 0.001", "learning_rate: 2e-3"))
+    text = re.sub(r"learning_rate: \S+", "learning_rate: 2e-3", path.read_text())
+    path.write_text(text)
     assert yaml.safe_load(path.read_text())["train"]["learning_rate"] == "2e-3"
     assert load_params(path).train.learning_rate == pytest.approx(0.002)
 
