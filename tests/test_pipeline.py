@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.e2e import ran, set_params, sh, stale
 
 
@@ -38,33 +36,6 @@ def test_metrics_show_reads_the_flat_metrics_file(repo: Path) -> None:
     shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
     values = shown[""]["data"]["reports/metrics.json"]["data"]["test"]
     assert set(values) == {"accuracy", "loss", "macro_f1", "errors"}
-
-
-@pytest.mark.parametrize(
-    ("change", "first", "reruns"),
-    [
-        ({"prepare": {"val_size": 60}}, "prepare", ["prepare", "train", "evaluate"]),
-        ({"train": {"epochs": 7}}, "train", ["train", "evaluate"]),
-        ({"evaluate": {"batch_size": 7}}, "evaluate", ["evaluate"]),
-        # Same verified files from a changed param: nothing downstream reruns.
-        ({"download": {"timeout": 9.0}}, "download", ["download"]),
-    ],
-)
-def test_a_params_edit_reruns_only_the_stages_it_affects(restore, change, first, reruns) -> None:
-    repo = restore
-    set_params(repo, change)
-    assert stale(repo) == {first}
-    assert ran(sh(repo, "dvc", "repro").stdout) == reruns
-    assert stale(repo) == set()
-
-
-def test_editing_model_code_reruns_train_only_when_the_model_is_unchanged(restore) -> None:
-    repo = restore
-    path = repo / "stages" / "model.py"
-    path.write_text(path.read_text() + "\nUNUSED = 1\n")
-    assert stale(repo) == {"train"}
-    # Deterministic training saves the same bytes, so evaluate has nothing new to score.
-    assert ran(sh(repo, "dvc", "repro").stdout) == ["train"]
 
 
 def test_metrics_and_params_diff_against_the_committed_run(restore) -> None:
