@@ -38,17 +38,6 @@ def test_metrics_show_reads_the_flat_metrics_file(repo: Path) -> None:
     assert set(values) == {"accuracy", "loss", "macro_f1", "errors"}
 
 
-def test_metrics_and_params_diff_against_the_committed_run(restore) -> None:
-    repo = restore
-    set_params(repo, {"train": {"epochs": 7}})
-    sh(repo, "dvc", "repro")
-    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json").stdout)
-    assert "test.loss" in diff["reports/metrics.json"]
-    params_diff = json.loads(sh(repo, "dvc", "params", "diff", "--json").stdout)
-    assert params_diff["params.yaml"]["train.epochs"]["old"] == 6
-    assert params_diff["params.yaml"]["train.epochs"]["new"] == 7
-
-
 def test_a_bad_param_is_one_line_on_stderr_before_anything_runs(repo: Path) -> None:
     original = (repo / "params.yaml").read_text()
     try:
