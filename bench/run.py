@@ -84,10 +84,19 @@ def train_run(kind: str, epochs: int) -> dict:
         if kind == "ours-peer":
             params = dataclasses.replace(
                 params,
-                **{"cell": "lstm", "units": 128, "layers": 1, "bidirectional": False},
-                **{"dropout": 0.0, "optimizer": "adam", "learning_rate": 1e-3},
-                **{"lr_schedule": "constant", "warmup_epochs": 0, "clipnorm": 0.0},
-                **{"augment_shift": 0, "batch_size": 128, "jit_compile": False},
+                cell="lstm",
+                units=128,
+                layers=1,
+                bidirectional=False,
+                dropout=0.0,
+                optimizer="adam",
+                learning_rate=1e-3,
+                lr_schedule="constant",
+                warmup_epochs=0,
+                clipnorm=0.0,
+                augment_shift=0,
+                batch_size=128,
+                jit_compile=False,
                 patience=PEER_EPOCHS,
             )
         params = dataclasses.replace(params, epochs=epochs)
@@ -105,6 +114,14 @@ def train_run(kind: str, epochs: int) -> dict:
         "flops": flops_per_epoch(*shape, n=n),
         "samples": n,
     }
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one (Linux), else what Python knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, platform.processor())
 
 
 def worker(task: str, epochs: int) -> dict:
@@ -196,18 +213,7 @@ def main() -> None:
     }
     peaks.append(worker("peak", 0))
     peak = max(p["float32"] for p in peaks)
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
-    )
+    cpu = cpu_name()
     print(
         f"machine: {cpu}, {os.cpu_count()} cores; {'quick mode, ' if args.quick else ''}"
         f"matmul peak (TensorFlow, 4096x4096): float32 {peak:.0f} GFLOP/s, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import UserError
+from stages.errors import UserError, one_line
 from stages.idx import IMAGE_SIDE
 
 
@@ -33,5 +33,6 @@ def _load(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        reason = " ".join(str(error).split())
-        raise UserError(f"{path}: cannot load ({reason}); rerun `dvc repro prepare`") from None
+        raise UserError(
+            f"{path}: cannot load ({one_line(error)}); rerun `dvc repro prepare`"
+        ) from None

@@ -8,6 +8,11 @@ class UserError(Exception):
     """A mistake or fault the user can fix: reported as one line, never a traceback."""
 
 
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line: YAML, numpy and Keras spread theirs over several."""
+    return " ".join(str(error).split())
+
+
 def cli(main: Callable[[], None]) -> None:
     """Run a stage's main(); a UserError becomes one line on stderr and exit status 1."""
     try:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from stages.atomic import staged_file
 from stages.dataset import load_split
-from stages.errors import UserError, cli
+from stages.errors import UserError, cli, one_line
 from stages.idx import NUM_CLASSES
 from stages.params import EvaluateParams, load_params
 
@@ -107,8 +107,7 @@ def load_classifier(path: Path) -> "keras.Model":
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError, TypeError) as error:
-        reason = " ".join(str(error).split())
-        raise UserError(f"{path}: not a loadable Keras model ({reason})") from None
+        raise UserError(f"{path}: not a loadable Keras model ({one_line(error)})") from None
 
 
 def run(

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from stages.errors import UserError
+from stages.errors import UserError, one_line
 
 MIRROR_SCHEMES = ("http", "https", "file")
 
@@ -86,7 +86,7 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     except FileNotFoundError:
         raise UserError(f"{path}: not found (run from the repository root)") from None
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+        raise UserError(f"{path}: not valid YAML: {one_line(error)}") from None
     problems: list[str] = []
     params = _parse_section(raw, Params, "", problems)
     if problems:
