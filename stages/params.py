@@ -53,6 +53,7 @@ class TrainParams:
     augment_shift: int = _rule(min=0, max=4)
     batch_size: int = _rule(min=1)
     jit_compile: bool = _rule()
+    distribution: str = _rule(choices=("none", "mirrored", "multi_worker"))
     epochs: int = _rule(min=1)
     patience: int = _rule(min=1)
     seed: int = _rule(min=0)

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 
 from stages.atomic import staged_dir, staged_file
 from stages.dataset import load_split
+from stages.distribute import Task, task
 from stages.errors import UserError, cli
 from stages.params import TrainParams, load_params
 
@@ -52,14 +54,47 @@ def run(
 
     on_epoch(model, seconds) is called after each epoch, outside the timed part: make bench
     uses it to score the test split per epoch, which the stage itself never looks at.
+    Under multi_worker every worker trains (each step all-reduces their gradients), but
+    only the chief writes to the given paths; the others write into a temporary folder
+    that is removed when they finish.
     """
+    role = task(params.distribution)
+    if role.chief:
+        return _train(
+            params, role, data_dir, model_path, log_dir, summary_path, checkpoint_dir, on_epoch
+        )
+    with tempfile.TemporaryDirectory(prefix=f"train-{role.kind}-{role.index}-") as scratch:
+        where = Path(scratch)
+        return _train(
+            params,
+            role,
+            data_dir,
+            where / model_path.name,
+            where / "logs",
+            where / summary_path.name,
+            where / "checkpoint",
+            on_epoch,
+        )
+
+
+def _train(
+    params: TrainParams,
+    role: Task,
+    data_dir: Path,
+    model_path: Path,
+    log_dir: Path,
+    summary_path: Path,
+    checkpoint_dir: Path,
+    on_epoch: Callable[["keras.Model", float], None] | None,
+) -> dict[str, list[float]]:
     import keras
     import tensorflow as tf
     from dvclive import Live
     from dvclive.utils import standardize_metric_name
 
+    from stages.distribute import strategy
     from stages.model import build_model, save_model
-    from stages.resume import Checkpoint, fingerprint
+    from stages.resume import Checkpoint, Progress, fingerprint
 
     keras.utils.set_random_seed(params.seed)
     if not params.jit_compile:
@@ -68,12 +103,25 @@ def run(
         tf.config.experimental.enable_op_determinism()
     x_train, y_train = load_split(data_dir / "train")
     validation = load_split(data_dir / "val")
-    model = build_model(params, steps_per_epoch=-(-len(x_train) // params.batch_size))
-    model.optimizer.build(model.trainable_variables)
+    replicas = strategy(params.distribution)
+    with replicas.scope():
+        model = build_model(params, steps_per_epoch=-(-len(x_train) // params.batch_size))
+        model.optimizer.build(model.trainable_variables)
+    if params.distribution != "none":
+        print(
+            f"{params.distribution}: {replicas.num_replicas_in_sync} replica(s); this is "
+            f"{role.kind} {role.index} of {role.workers}{' (chief)' if role.chief else ''}",
+            flush=True,
+        )
     checkpoint = Checkpoint(
         checkpoint_dir, fingerprint(params, [data_dir / "train", data_dir / "val"])
     )
-    progress = checkpoint.load(model)
+    if params.distribution == "multi_worker":
+        # Workers restarted one by one could not agree on where to resume: start over.
+        checkpoint.clear()
+        progress = Progress()
+    else:
+        progress = checkpoint.load(model)
     margin = params.augment_shift
     padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
     if progress.history:

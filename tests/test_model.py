@@ -22,6 +22,7 @@ BASE = TrainParams(
     augment_shift=0,
     batch_size=32,
     jit_compile=False,
+    distribution="none",
     epochs=4,
     patience=2,
     seed=0,

@@ -56,6 +56,10 @@ def test_repository_params_load() -> None:
         ({"train.epochs": True}, "train.epochs must be an integer, got True"),
         ({"train.optimizer": "adamm"}, "train.optimizer must be one of adam, adamw"),
         ({"train.cell": "lstn"}, "train.cell must be one of lstm, gru, simple_rnn, got 'lstn'"),
+        (
+            {"train.distribution": "horovod"},
+            "train.distribution must be one of none, mirrored, multi_worker, got 'horovod'",
+        ),
         ({"train.learning_rate": 0}, "train.learning_rate must be > 0, got 0"),
         ({"train.learning_rate": "fast"}, "train.learning_rate must be a number, got 'fast'"),
         ({"train.dropout": 1.5}, "train.dropout must be <= 0.9, got 1.5"),
