@@ -13,6 +13,7 @@ Wall-clock seconds are printed per epoch but kept out of every output: a time in
 output would change dvc.lock on every identical run (make bench measures speed).
 """
 
+import contextlib
 import json
 import math
 import os
@@ -59,21 +60,14 @@ def run(
     that is removed when they finish.
     """
     role = task(params.distribution)
-    if role.chief:
+    with contextlib.ExitStack() as stack:
+        if not role.chief:
+            prefix = f"train-{role.kind}-{role.index}-"
+            where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+            model_path, summary_path = where / model_path.name, where / summary_path.name
+            log_dir, checkpoint_dir = where / "logs", where / "checkpoint"
         return _train(
             params, role, data_dir, model_path, log_dir, summary_path, checkpoint_dir, on_epoch
-        )
-    with tempfile.TemporaryDirectory(prefix=f"train-{role.kind}-{role.index}-") as scratch:
-        where = Path(scratch)
-        return _train(
-            params,
-            role,
-            data_dir,
-            where / model_path.name,
-            where / "logs",
-            where / summary_path.name,
-            where / "checkpoint",
-            on_epoch,
         )
 
 

@@ -29,8 +29,14 @@ TINY = {"units": 24, "epochs": 6, "batch_size": 24, "learning_rate": 5.0e-3, "au
 LIMIT = 240  # seconds a distributed test may take before its processes are killed
 
 
-def cluster(kind: str, index: int, workers: int = 2, chief: bool = False) -> dict[str, str]:
-    spec = {"worker": [f"127.0.0.1:{2222 + i}" for i in range(workers)]}
+def cluster(
+    kind: str,
+    index: int,
+    workers: tuple[str, ...] = ("127.0.0.1:2222", "127.0.0.1:2223"),
+    chief: bool = False,
+) -> dict[str, str]:
+    """The TF_CONFIG environment of one task in a cluster of these workers (and a chief)."""
+    spec = {"worker": list(workers)}
     if chief:
         spec["chief"] = ["127.0.0.1:2221"]
     return {"TF_CONFIG": json.dumps({"cluster": spec, "task": {"type": kind, "index": index}})}
@@ -156,9 +162,10 @@ def mirrored(stage_dir: Path, tmp_path_factory) -> tuple[Path, str]:
 def test_mirrored_trains_on_two_cpu_replicas(mirrored: tuple[Path, str]) -> None:
     where, output = mirrored
     assert "mirrored: 2 replica(s)" in output
-    assert val_accuracy(where) >= 0.9
+    accuracy = val_accuracy(where)
+    assert accuracy >= 0.9
     summary = json.loads((where / "reports/train.json").read_text())["train"]
-    assert summary["best_val_accuracy"] == pytest.approx(val_accuracy(where), abs=1e-6)
+    assert summary["best_val_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
 def free_ports(count: int) -> list[int]:
@@ -176,13 +183,8 @@ def test_multi_worker_trains_on_two_processes_and_only_the_chief_writes(
 ) -> None:
     folders = [worker_copy(stage_dir, tmp_path / f"w{i}", "multi_worker") for i in range(2)]
     before = files(folders[1])
-    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    processes = [
-        start(where, {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": me})})
-        for where, me in zip(
-            folders, ({"type": "worker", "index": i} for i in range(2)), strict=True
-        )
-    ]
+    workers = tuple(f"127.0.0.1:{port}" for port in free_ports(2))
+    processes = [start(where, cluster("worker", i, workers)) for i, where in enumerate(folders)]
     outputs = finish(processes)
     assert "multi_worker: 2 replica(s); this is worker 0 of 2 (chief)" in outputs[0]
     assert "multi_worker: 2 replica(s); this is worker 1 of 2\n" in outputs[1]
