@@ -2,13 +2,16 @@
 
 Each run is a fresh process on the same prepared data (data/prepared): the peer script,
 our train stage at the peer's exact settings, and our train stage with params.yaml. The
-matmul peak is measured with TensorFlow itself before and after them. Printed: median
+three run side by side but never at once: they take turns, one epoch each, so a machine
+that slows down for a few minutes slows all three alike (see interleaved). The matmul
+peak is measured with TensorFlow itself before and after them. Printed: median
 seconds per epoch, samples/s, GFLOP/s and its share of the float32 peak, test accuracy of
 the final model, time to 99.0% test accuracy (scored after each epoch, outside the timed
 part; only here: the stage itself selects on the validation split) and ratios to the peer.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,6 +27,7 @@ DATA = Path("data/prepared")
 TARGET = 0.99
 PEER_EPOCHS = 15
 GATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
+TURN = "@@ bench: turn passed"
 
 
 def flops_per_epoch(cell: str, units: int, layers: int, bidirectional: bool, n: int) -> float:
@@ -56,8 +60,25 @@ def peak_gflops() -> dict[str, float]:
     return result
 
 
+def take_turn() -> None:
+    """In a worker: block until the parent gives this worker the machine (a line on stdin)."""
+    if not sys.stdin.readline():
+        sys.exit("error: the bench parent went away")
+
+
+def pass_turn() -> None:
+    """In a worker: hand the machine to the next worker, then wait for the next turn."""
+    print(TURN, flush=True)
+    take_turn()
+
+
 def train_run(kind: str, epochs: int) -> dict:
-    """One training in this process: the peer, or our stage ('ours' or 'ours-peer')."""
+    """One training in this process: the peer, or our stage ('ours' or 'ours-peer').
+
+    Under interleaved(), it starts on its first turn (importing TensorFlow is work too)
+    and passes the turn after each epoch, once that epoch is timed and scored.
+    """
+    take_turn()
     import keras
     import numpy as np
 
@@ -70,6 +91,7 @@ def train_run(kind: str, epochs: int) -> dict:
         seconds.append(elapsed)
         predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
         accuracy.append(float((predicted == y_test).mean()))
+        pass_turn()
 
     if kind == "peer":
         from bench.peer import train
@@ -124,18 +146,55 @@ def cpu_name() -> str:
     return next(names, platform.processor())
 
 
-def worker(task: str, epochs: int) -> dict:
-    """Run a task in a fresh interpreter, so no run inherits another's TensorFlow state."""
+def command(task: str, epochs: int = 0) -> list[str]:
+    """The worker process for a task: a fresh interpreter, so no run inherits another's
+    TensorFlow state."""
+    return [sys.executable, "-m", "bench.run", "--task", task, "--epochs", str(epochs)]
+
+
+def interleaved(commands: dict[str, list[str]]) -> dict[str, dict]:
+    """Run the worker commands side by side, one at a time: each has the machine until it
+    prints TURN (then it waits for a line on stdin), and the next one in order gets it.
+    A worker is done when it exits; the last line it printed is its JSON result.
+    """
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--task", task, "--epochs", str(epochs)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if result.returncode:
-        sys.exit(f"error: bench task {task} failed:\n{result.stdout}\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    results: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        workers = {}
+        for name, argv in commands.items():
+            errors = stack.enter_context(tempfile.TemporaryFile("w+"))
+            worker = stack.enter_context(
+                subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    text=True,
+                    env=env,
+                )
+            )
+            stack.callback(worker.kill)  # runs first: a failed bench leaves no worker behind
+            workers[name] = (worker, errors)
+        while len(results) < len(workers):
+            for name, (worker, errors) in workers.items():
+                if name in results:
+                    continue
+                with contextlib.suppress(BrokenPipeError):  # it died: its exit code says why
+                    worker.stdin.write("go\n")
+                    worker.stdin.flush()
+                lines = []
+                for line in iter(worker.stdout.readline, ""):
+                    if line.rstrip("\n") == TURN:
+                        break
+                    lines.append(line)
+                else:
+                    if worker.wait():
+                        errors.seek(0)
+                        sys.exit(
+                            f"error: bench task {name} failed:\n{''.join(lines)}{errors.read()}"
+                        )
+                    results[name] = json.loads(lines[-1])
+    return results
 
 
 def time_to_target(run: dict) -> float | None:
@@ -205,13 +264,15 @@ def main() -> None:
 
     ours_epochs = 2 if args.quick else load_params().train.epochs
     peer_epochs = 2 if args.quick else PEER_EPOCHS
-    peaks = [worker("peak", 0)]
-    runs = {
-        "peer": worker("peer", peer_epochs),
-        "ours-peer": worker("ours-peer", peer_epochs),
-        "ours": worker("ours", ours_epochs),
-    }
-    peaks.append(worker("peak", 0))
+    before = interleaved({"peak": command("peak")})["peak"]
+    runs = interleaved(
+        {
+            "peer": command("peer", peer_epochs),
+            "ours-peer": command("ours-peer", peer_epochs),
+            "ours": command("ours", ours_epochs),
+        }
+    )
+    peaks = [before, interleaved({"peak": command("peak")})["peak"]]
     peak = max(p["float32"] for p in peaks)
     cpu = cpu_name()
     print(
