@@ -28,6 +28,7 @@ TARGET = 0.99
 PEER_EPOCHS = 15
 GATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
 TURN = "@@ bench: turn passed"
+TURNS = "BENCH_TAKE_TURNS"  # set for the workers of interleaved()
 
 
 def flops_per_epoch(cell: str, units: int, layers: int, bidirectional: bool, n: int) -> float:
@@ -61,15 +62,19 @@ def peak_gflops() -> dict[str, float]:
 
 
 def take_turn() -> None:
-    """In a worker: block until the parent gives this worker the machine (a line on stdin)."""
-    if not sys.stdin.readline():
+    """In a worker: block until the parent gives this worker the machine (a line on stdin).
+
+    Outside interleaved() (train_run called on its own) there is no one to wait for.
+    """
+    if os.environ.get(TURNS) and not sys.stdin.readline():
         sys.exit("error: the bench parent went away")
 
 
 def pass_turn() -> None:
     """In a worker: hand the machine to the next worker, then wait for the next turn."""
-    print(TURN, flush=True)
-    take_turn()
+    if os.environ.get(TURNS):
+        print(TURN, flush=True)
+        take_turn()
 
 
 def train_run(kind: str, epochs: int) -> dict:
@@ -157,7 +162,7 @@ def interleaved(commands: dict[str, list[str]]) -> dict[str, dict]:
     prints TURN (then it waits for a line on stdin), and the next one in order gets it.
     A worker is done when it exits; the last line it printed is its JSON result.
     """
-    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", TURNS: "1"}
     results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         workers = {}
@@ -180,8 +185,7 @@ def interleaved(commands: dict[str, list[str]]) -> dict[str, dict]:
                 if name in results:
                     continue
                 with contextlib.suppress(BrokenPipeError):  # it died: its exit code says why
-                    worker.stdin.write("go\n")
-                    worker.stdin.flush()
+                    os.write(worker.stdin.fileno(), b"go\n")  # unbuffered: nothing left to flush
                 lines = []
                 for line in iter(worker.stdout.readline, ""):
                     if line.rstrip("\n") == TURN:

@@ -1,5 +1,6 @@
 """make bench's machinery: workers take turns, and the quick bench prints its table."""
 
+import io
 import shutil
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import interleaved
+from bench.run import TURNS, interleaved, pass_turn, take_turn
 from stages.params import PrepareParams
 from stages.prepare import run as prepare
 from tests.conftest import write_mirror
@@ -68,6 +69,13 @@ def test_a_failing_worker_stops_the_bench_with_its_error(tmp_path, monkeypatch) 
     with pytest.raises(SystemExit, match=r"(?s)bench task bad failed:.*it broke"):
         interleaved({"good": fake("good", 5, log), "bad": fake("bad", 1, log)})
     assert log.read_text().split() == ["good0", "good0.", "bad0", "bad0.", "good1", "good1."]
+
+
+def test_outside_the_bench_a_worker_waits_for_no_one(monkeypatch) -> None:
+    monkeypatch.delenv(TURNS, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # would end a waiting worker
+    take_turn()
+    pass_turn()
 
 
 def test_quick_bench_prints_the_table_for_all_three_runs(tmp_path) -> None:
