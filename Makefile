@@ -21,11 +21,12 @@ test: lint
 	python -m pytest
 
 # The peer script against our train stage on the real MNIST (see bench/run.py); QUICK=1 for
-# a 2-epoch smoke run. Uses $$MNIST_MIRROR, or ../shared/mnist where it exists.
+# a 2-epoch smoke run; SAVE=file.json keeps each epoch's seconds and test accuracy.
+# Uses $$MNIST_MIRROR, or ../shared/mnist where it exists.
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/mnist))
 bench: $(BIN)/dvc
 	dvc repro prepare
-	python -m bench.run $(if $(QUICK),--quick)
+	python -m bench.run $(if $(QUICK),--quick) $(if $(SAVE),--save $(SAVE))
 
 # What CI writes into the job summary: metrics and params diffs against BASE as Markdown,
 # then the accuracy gate (fails when test.accuracy fell more than report.max_accuracy_drop).

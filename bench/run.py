@@ -253,6 +253,9 @@ def ratios(runs: dict[str, dict]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 epochs per run (< 3 minutes)")
+    parser.add_argument(
+        "--save", type=Path, help="also write every run's per-epoch seconds and accuracy as JSON"
+    )
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -287,6 +290,8 @@ def main() -> None:
     print(table(runs, peak))
     for line in ratios(runs):
         print(line)
+    if args.save:
+        args.save.write_text(json.dumps({"cpu": cpu, "peaks": peaks, "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """make bench's machinery: workers take turns, and the quick bench prints its table."""
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def test_quick_bench_prints_the_table_for_all_three_runs(tmp_path) -> None:
     )
     shutil.copy(ROOT / "params.yaml", tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick"],
+        [sys.executable, "-m", "bench.run", "--quick", "--save", "raw.json"],
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
         capture_output=True,
@@ -103,3 +104,6 @@ def test_quick_bench_prints_the_table_for_all_three_runs(tmp_path) -> None:
     ]
     assert all(row.split(" | ")[1] == "2" for row in rows)
     assert any(line.startswith("ours at the peer's settings, speed") for line in lines)
+    raw = json.loads((tmp_path / "raw.json").read_text())
+    assert sorted(raw["runs"]) == ["ours", "ours-peer", "peer"]
+    assert all(len(run["seconds"]) == len(run["accuracy"]) == 2 for run in raw["runs"].values())
