@@ -4,10 +4,11 @@ Each run is a fresh process on the same prepared data (data/prepared): the peer 
 our train stage at the peer's exact settings, and our train stage with params.yaml. The
 three run side by side but never at once: they take turns, one epoch each, so a machine
 that slows down for a few minutes slows all three alike (see interleaved). The matmul
-peak is measured with TensorFlow itself before and after them. Printed: median
-seconds per epoch, samples/s, GFLOP/s and its share of the float32 peak, test accuracy of
-the final model, time to 99.0% test accuracy (scored after each epoch, outside the timed
-part; only here: the stage itself selects on the validation split) and ratios to the peer.
+peak is measured with TensorFlow itself before and after them (before only with --quick).
+Printed: median seconds per epoch, samples/s, GFLOP/s and its share of the float32 peak,
+test accuracy of the final model, time to 99.0% test accuracy (scored after each epoch,
+outside the timed part; only here: the stage itself selects on the validation split) and
+ratios to the peer.
 """
 
 import argparse
@@ -201,6 +202,11 @@ def interleaved(commands: dict[str, list[str]]) -> dict[str, dict]:
     return results
 
 
+def measure_peak() -> dict[str, float]:
+    """peak_gflops() in a fresh worker process, with the machine to itself."""
+    return interleaved({"peak": command("peak")})["peak"]
+
+
 def time_to_target(run: dict) -> float | None:
     elapsed = 0.0
     for seconds, accuracy in zip(run["seconds"], run["accuracy"], strict=True):
@@ -271,7 +277,7 @@ def main() -> None:
 
     ours_epochs = 2 if args.quick else load_params().train.epochs
     peer_epochs = 2 if args.quick else PEER_EPOCHS
-    before = interleaved({"peak": command("peak")})["peak"]
+    before = measure_peak()
     runs = interleaved(
         {
             "peer": command("peer", peer_epochs),
@@ -281,7 +287,7 @@ def main() -> None:
     )
     peaks = [before]
     if not args.quick:  # the smoke run measures the peak once, to stay under 3 minutes
-        peaks.append(interleaved({"peak": command("peak")})["peak"])
+        peaks.append(measure_peak())
     peak = max(p["float32"] for p in peaks)
     cpu = cpu_name()
     print(
