@@ -14,11 +14,13 @@ def one_line(error: BaseException) -> str:
 
 
 def cli(main: Callable[[], None]) -> None:
-    """Run a stage's main(); a UserError becomes one line on stderr and exit status 1."""
+    """Run a stage's main(); a UserError becomes one line on stderr (a line per problem when
+    it lists several) and exit status 1."""
     try:
         main()
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -66,9 +66,10 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class ReportParams:
-    """Read by `python -m stages.report` (the CI gate), not by a pipeline stage."""
+    """Read by `python -m stages.report` (the CI gates), not by a pipeline stage."""
 
     max_accuracy_drop: float = _rule(min=0, max=1)
+    quick_min_accuracy: float = _rule(min=0, max=1)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,17 @@
-"""The metrics report CI writes into a pull request's summary, and the gate DVC lacks.
+"""The metrics report CI writes into a pull request's summary, and the gates DVC lacks.
 
-`dvc metrics diff` shows how a run compares with the base branch but always exits 0, so a
-change that quietly costs accuracy would pass CI. This prints the diff as Markdown (the same
-text locally, via `make report`, as in CI's job summary) and then fails, with one line naming
-the metric, both values and the tolerance, when test accuracy fell more than
-`report.max_accuracy_drop` below the base branch's committed run.
+`dvc metrics diff` shows how a run compares with the base branch but always exits 0, trusts
+whatever metrics are committed, and drops a metric it cannot load with only a warning. This
+prints the diff as Markdown (the same text locally, via `make report`, as in CI's job
+summary) and fails with one line per problem, in this order:
+
+1. dvc.lock does not belong to the code, params and commands beside it (stages/lockcheck.py):
+   the committed metrics describe another pipeline, so no comparison can be trusted;
+2. a metrics file declared in dvc.yaml cannot be loaded here (a DVC-cached metric in a
+   fresh clone): its rows would silently vanish from the diff;
+3. the gate: test accuracy fell more than `report.max_accuracy_drop` below the base
+   branch's committed run, or, with --floor (CI's quick run), is below
+   `report.quick_min_accuracy`.
 
 Not a pipeline stage: it reads results, it never produces any, so dvc.yaml does not list it.
 """
@@ -15,12 +22,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stages.errors import UserError, cli
-from stages.params import load_params
+from stages.errors import UserError, cli, one_line
+from stages.lockcheck import stale_stages
+from stages.params import ReportParams, load_params
 
 METRICS = Path("reports/metrics.json")
 GATED = "test.accuracy"
 TOLERANCE = "report.max_accuracy_drop"
+FLOOR = "report.quick_min_accuracy"
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
@@ -60,6 +69,48 @@ def gate(base: float | None, head: float, tolerance: float, ref: str) -> str | N
     return f"{GATED} dropped from {base:g} ({ref}) to {head:g}, more than {TOLERANCE}={tolerance:g}"
 
 
+def floor_gate(head: float, floor: float) -> str | None:
+    """The failure message when head's accuracy is below the quick run's floor, else None."""
+    if head >= floor:
+        return None
+    return f"{GATED} {head:g} is below {FLOOR}={floor:g}: the pipeline has stopped learning"
+
+
+def unloadable_metrics(ref: str) -> dict[str, list[str]]:
+    """{revision: ["file (why)", ...]} for the declared metrics DVC cannot load, here
+    ("workspace") and at ref; `dvc metrics diff` would drop their rows with a warning."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        shown = repo.metrics.show(revs=[ref], hide_workspace=False)
+    found = {}
+    for rev, result in shown.items():
+        files = {"its metrics": result} if "error" in result else result.get("data", {})
+        failed = [
+            f"{name} ({one_line(got['error'])})" for name, got in files.items() if "error" in got
+        ]
+        if failed:
+            found[rev] = failed
+    return found
+
+
+def input_problems(ref: str) -> tuple[list[str], list[str]]:
+    """(what makes any comparison untrustworthy, one line each; notes about ref's metrics)."""
+    stale = stale_stages()
+    if stale:
+        return [f"dvc.lock is stale, {line} (run `dvc repro`, commit)" for line in stale], []
+    broken = unloadable_metrics(ref)
+    problems = [
+        f"declared metric cannot be loaded: {file} (keep metrics in git: cache: false)"
+        for file in broken.pop("workspace", [])
+    ]
+    notes = [
+        f"At {ref}, DVC cannot load {', '.join(files)}: no base values."
+        for files in broken.values()
+    ]
+    return problems, notes
+
+
 def dvc_markdown(*args: str) -> str:
     """A `dvc ... --md` table ("" when it has no rows), run with this interpreter's DVC so
     PATH does not matter."""
@@ -73,42 +124,56 @@ def dvc_markdown(*args: str) -> str:
     return table if len(table.splitlines()) > 2 else ""
 
 
-def render(ref: str, base: float | None, head: float, tolerance: float, failure: str | None) -> str:
-    """The whole report as Markdown: metrics diff, params diff, and the gate's verdict."""
-    metrics = dvc_markdown("metrics", "diff", ref, "--all") or f"No metrics at {ref} or here."
-    params = dvc_markdown("params", "diff", ref) or "No param changed."
-    if failure:
-        verdict = f"**Gate failed:** {failure}."
-    elif base is None:
-        verdict = f"**Gate skipped:** {ref} has no committed {METRICS}."
+def verdict(
+    ref: str, base: float | None, head: float, params: ReportParams, floor: bool
+) -> tuple[str | None, str]:
+    """(failure message or None, the Markdown sentence saying how the gate went)."""
+    if floor:
+        failure = floor_gate(head, params.quick_min_accuracy)
+        passed = f"{GATED} {head:g}, floor {FLOOR}={params.quick_min_accuracy:g}"
     else:
-        verdict = (
-            f"**Gate passed:** {GATED} {head:g} against {base:g} on {ref}, "
-            f"allowed drop {TOLERANCE}={tolerance:g}."
+        failure = gate(base, head, params.max_accuracy_drop, ref)
+        passed = (
+            f"{GATED} {head:g} against {base:g} on {ref}, "
+            f"allowed drop {TOLERANCE}={params.max_accuracy_drop:g}"
         )
-    return (
-        f"## Metrics: workspace against {ref}\n\n{metrics}\n\n"
-        f"## Params: workspace against {ref}\n\n{params}\n\n{verdict}\n"
-    )
+    if failure:
+        return failure, f"**Gate failed:** {failure}."
+    if base is None and not floor:
+        return None, f"**Gate skipped:** {ref} has no committed {METRICS}."
+    return None, f"**Gate passed:** {passed}."
 
 
-def run(ref: str, metrics_path: Path, tolerance: float) -> str | None:
+def run(ref: str, metrics_path: Path, params: ReportParams, floor: bool = False) -> str | None:
     """Print the report; return the gate's failure message, or None when it passed."""
+    base = committed_accuracy(ref)  # first: it names an unknown ref in one line
+    problems, notes = input_problems(ref)
+    if problems:
+        print("**Gate failed:**\n\n" + "".join(f"- {line}\n" for line in problems))
+        raise UserError("\n".join(problems))
     if not metrics_path.exists():
         raise UserError(f"{metrics_path}: not found (run `dvc repro` first)")
     head = accuracy_of(metrics_path.read_text(), str(metrics_path))
-    base = committed_accuracy(ref)
-    failure = gate(base, head, tolerance, ref)
-    print(render(ref, base, head, tolerance, failure))
+    failure, sentence = verdict(ref, base, head, params, floor)
+    metrics = dvc_markdown("metrics", "diff", ref, "--all") or f"No metrics at {ref} or here."
+    changed = dvc_markdown("params", "diff", ref) or "No param changed."
+    print(
+        f"## Metrics: workspace against {ref}\n\n{metrics}\n\n"
+        + "".join(f"{note}\n\n" for note in notes)
+        + f"## Params: workspace against {ref}\n\n{changed}\n\n{sentence}\n"
+    )
     return failure
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", default="main", help="git revision to compare with (main)")
+    parser.add_argument(
+        "--floor", action="store_true", help=f"gate on {FLOOR} (CI's quick run) instead"
+    )
     args = parser.parse_args()
     params = load_params()
-    failure = run(args.base, METRICS, params.report.max_accuracy_drop)
+    failure = run(args.base, METRICS, params.report, args.floor)
     if failure:
         raise UserError(failure)
 

@@ -169,11 +169,13 @@ def _train(
     save_model(model, model_path)
     with staged_dir(log_dir) as staging:
         shutil.copytree(checkpoint_dir / "live", staging, dirs_exist_ok=True)
+    # Root key "training", not "train": a metric named like a params key (train.epochs)
+    # makes `dvc exp show` prefix both columns with their file names.
     summary = {
-        "train": {
+        "training": {
             "best_val_accuracy": round(progress.best_val_accuracy, 6),
             "best_epoch": progress.best_epoch + 1,
-            "epochs": len(progress.history),
+            "epochs_run": len(progress.history),
         }
     }
     with staged_file(summary_path) as path:

@@ -72,6 +72,16 @@ def stale(repo: Path) -> set[str]:
     return set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
 
 
+def experiments(repo: Path) -> dict[str, dict]:
+    """`dvc exp show --json` as {experiment name: its data}."""
+    found = {}
+    for baseline in json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout):
+        for group in baseline.get("experiments") or []:
+            for rev in group["revs"]:
+                found[rev["name"]] = rev["data"]
+    return found
+
+
 def make_repo(base: Path) -> Path:
     """A git+DVC copy of this repo in base/repo, reproduced once on tiny data and committed."""
     repo = base / "repo"
@@ -94,3 +104,26 @@ def make_repo(base: Path) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "run")
     return repo
+
+
+def make(repo: Path, target: str, *variables: str, check: bool = True):
+    """`make -s TARGET`, with this interpreter's environment standing in for .venv."""
+    venv = BIN.parent
+    args = ("make", "-s", "-o", f"{venv}/bin/dvc", target, f"VENV={venv}", *variables)
+    return sh(repo, *args, check=check)
+
+
+def clone(repo: Path, where: Path, data: bool = False) -> Path:
+    """A git clone of the e2e repo in where/clone, as CI checks it out: no data, no DVC
+    cache. With data, it shares the repo's DVC cache and checks the committed run out."""
+    copy = where / "clone"
+    sh(where, "git", "clone", "-q", str(repo), str(copy))
+    (where / "mirror").symlink_to(repo.parent / "mirror")  # what environment() points at
+    if data:
+        sh(copy, "dvc", "cache", "dir", "--local", str(repo / ".dvc" / "cache"))
+        sh(copy, "dvc", "checkout")
+    return copy
+
+
+def commit(repo: Path, message: str) -> None:
+    sh(repo, "git", "commit", "-qam", message)

@@ -164,7 +164,7 @@ def test_mirrored_trains_on_two_cpu_replicas(mirrored: tuple[Path, str]) -> None
     assert "mirrored: 2 replica(s)" in output
     accuracy = val_accuracy(where)
     assert accuracy >= 0.9
-    summary = json.loads((where / "reports/train.json").read_text())["train"]
+    summary = json.loads((where / "reports/train.json").read_text())["training"]
     assert summary["best_val_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 

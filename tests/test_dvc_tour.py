@@ -1,75 +1,18 @@
-"""The DVC commands README tours, run for real on the tiny e2e repo: `make report` and the
-accuracy gate, `dvc plots show`, `dvc exp run` (one, and a queued grid), `dvc exp show`,
-and `dvc plots diff` between two experiments."""
+"""The DVC commands README tours, run for real on the tiny e2e repo: `dvc plots show`,
+`dvc exp run` (one, and a queued grid), `dvc exp show`, and `dvc plots diff` between two
+experiments. (`make report` and the CI gates: tests/test_gate.py.)"""
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import sh
+from tests.e2e import experiments, sh
 
-VENV = Path(sys.executable).parent.parent
-PLOTS = {"Training curves", "Accuracy per epoch", "Confusion matrix", "F1 per digit"}
-GALLERY = "reports/errors.png"
-
-
-def accuracy(repo: Path) -> float:
-    return json.loads((repo / "reports/metrics.json").read_text())["test"]["accuracy"]
-
-
-def set_accuracy(repo: Path, value: float) -> None:
-    path = repo / "reports/metrics.json"
-    metrics = json.loads(path.read_text())
-    metrics["test"]["accuracy"] = value
-    path.write_text(json.dumps(metrics, indent=2) + "\n")
-
-
-def make_report(repo: Path, check: bool = True):
-    """`make report BASE=main`, with this interpreter's environment standing in for .venv."""
-    args = ("make", "-s", "-o", f"{VENV}/bin/dvc", "report", "BASE=main", f"VENV={VENV}")
-    return sh(repo, *args, check=check)
-
-
-def row(markdown: str, path: str, metric: str) -> list[str]:
-    """The cells after Path and Metric of one row of a `dvc metrics diff --md` table."""
-    for line in markdown.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells[:2] == [path, metric]:
-            return cells[2:]
-    raise AssertionError(f"no row {path} {metric} in:\n{markdown}")
-
-
-def test_make_report_shows_every_metric_against_main_and_passes(repo: Path) -> None:
-    result = make_report(repo)
-    value = accuracy(repo)
-    assert "## Metrics: workspace against main" in result.stdout
-    base, workspace, _ = row(result.stdout, "reports/metrics.json", "test.accuracy")
-    assert float(base) == float(workspace) == value
-    for metric in ("test.loss", "test.macro_f1", "test.errors"):
-        assert row(result.stdout, "reports/metrics.json", metric)
-    assert "reports/data.json" not in result.stdout
-    assert "**Gate passed:** test.accuracy" in result.stdout
-
-
-def test_the_gate_fails_beyond_the_tolerance_and_passes_within_it(restore: Path) -> None:
-    repo = restore
-    base = accuracy(repo)
-    set_accuracy(repo, round(base - 0.0021, 6))
-    failed = make_report(repo, check=False)
-    assert failed.returncode != 0
-    message = (
-        f"test.accuracy dropped from {base:g} (main) to {base - 0.0021:g}, "
-        "more than report.max_accuracy_drop=0.002"
-    )
-    assert f"error: {message}\n" in failed.stderr
-    before, after, _ = row(failed.stdout, "reports/metrics.json", "test.accuracy")
-    assert (float(before), float(after)) == (base, round(base - 0.0021, 6))
-    assert f"**Gate failed:** {message}." in failed.stdout
-    set_accuracy(repo, round(base - 0.002, 6))
-    assert make_report(repo).returncode == 0
+CURVES = {"Training curves", "Accuracy per epoch"}  # dvc.yaml's top-level plots
+CONFUSION, F1, GALLERY = "reports/predictions.csv", "reports/classes.csv", "reports/errors.png"
+PLOTS = CURVES | {CONFUSION, F1}  # evaluate's own plots are named by their paths
 
 
 def test_plots_show_renders_all_five_plots(repo: Path, tmp_path: Path) -> None:
@@ -79,25 +22,15 @@ def test_plots_show_renders_all_five_plots(repo: Path, tmp_path: Path) -> None:
     curves = plots["Training curves"][0]["content"]["data"]["values"]
     assert {row["filename"] for row in curves} == {"train/loss.tsv", "eval/loss.tsv"}
     assert len(curves) == 2 * 6  # train and validation, one row per epoch
-    confusion = plots["Confusion matrix"][0]["content"]["data"]["values"]
+    confusion = plots[CONFUSION][0]["content"]["data"]["values"]
     assert len(confusion) == 200 and {"actual", "predicted"} <= set(confusion[0])
-    assert len(plots["F1 per digit"][0]["content"]["data"]["values"]) == 10
+    assert len(plots[F1][0]["content"]["data"]["values"]) == 10
     image = Path(plots[GALLERY][0]["url"])
     assert image.read_bytes() == (repo / GALLERY).read_bytes()
     sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "html"))
     html = (tmp_path / "html/index.html").read_text()
-    assert all(title in html for title in PLOTS)
+    assert all(title in html for title in CURVES | {"Confusion matrix", "F1 per digit"})
     assert "errors.png" in html
-
-
-def experiments(repo: Path) -> dict[str, dict]:
-    """`dvc exp show --json` as {experiment name: its data}."""
-    found = {}
-    for baseline in json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout):
-        for group in baseline.get("experiments") or []:
-            for rev in group["revs"]:
-                found[rev["name"]] = rev["data"]
-    return found
 
 
 def wait_for_queue(repo: Path, seconds: float = 300) -> str:
@@ -134,6 +67,9 @@ def test_experiments_run_queue_show_and_diff_their_plots(restore: Path, tmp_path
             "macro_f1",
             "errors",
         }
+    header = sh(repo, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
+    assert {"train.epochs", "training.epochs_run", "test.accuracy"} <= set(header)
+    assert not [name for name in header if ":" in name]  # no clash, so no file-name prefixes
     other = next(name for name, value in units.items() if value == 32)
     args = ("dvc", "plots", "diff", "units-16", other, "--json", "-o", str(tmp_path))
     diff = json.loads(sh(repo, *args).stdout)["data"]

@@ -129,8 +129,9 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads() -> None:
 
 
 def stage_imports(module: str, seen: set[str] | None = None) -> set[str]:
-    """Files under stages/ that `python -m stages.<module>` imports, transitively."""
-    seen = set() if seen is None else seen
+    """Files under stages/ that `python -m stages.<module>` imports, transitively (the
+    package's own __init__.py first)."""
+    seen = {"stages/__init__.py"} if seen is None else seen
     path = f"stages/{module}.py"
     if path in seen:
         return seen

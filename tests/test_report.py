@@ -1,9 +1,9 @@
-"""The gate's arithmetic and its errors, without DVC (tests/test_dvc_tour.py runs it for real)."""
+"""The gates' arithmetic and their errors, without DVC (tests/test_gate.py runs them for real)."""
 
 import pytest
 
 from stages.errors import UserError
-from stages.report import accuracy_of, committed_accuracy, gate
+from stages.report import accuracy_of, committed_accuracy, floor_gate, gate
 
 
 def test_a_drop_up_to_the_tolerance_passes_and_beyond_it_fails() -> None:
@@ -14,6 +14,15 @@ def test_a_drop_up_to_the_tolerance_passes_and_beyond_it_fails() -> None:
         "more than report.max_accuracy_drop=0.002"
     )
     assert gate(None, 0.1, 0.002, "main") is None  # nothing committed at the base to compare
+
+
+def test_the_quick_runs_floor_passes_at_it_and_fails_below_it() -> None:
+    assert floor_gate(0.5, 0.5) is None
+    assert floor_gate(0.7126, 0.5) is None
+    assert floor_gate(0.0905, 0.5) == (
+        "test.accuracy 0.0905 is below report.quick_min_accuracy=0.5: "
+        "the pipeline has stopped learning"
+    )
 
 
 @pytest.mark.parametrize(

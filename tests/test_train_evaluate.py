@@ -155,14 +155,14 @@ def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -
 
 def test_the_summary_names_the_best_epoch(prepared) -> None:
     history = train_tiny(prepared, "s")
-    summary = json.loads((prepared / "s/train.json").read_text())["train"]
+    summary = json.loads((prepared / "s/train.json").read_text())["training"]
     best = int(np.argmax(history["val_accuracy"]))
     assert summary["best_epoch"] == best + 1
     assert summary["best_val_accuracy"] == round(history["val_accuracy"][best], 6)
     assert summary == {
         "best_val_accuracy": round(history["val_accuracy"][best], 6),
         "best_epoch": best + 1,
-        "epochs": len(history["loss"]),
+        "epochs_run": len(history["loss"]),
     }
 
 

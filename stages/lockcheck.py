@@ -1,0 +1,64 @@
+"""Does dvc.lock still belong to the code, params and commands beside it?
+
+Committed results are only as fresh as the committed dvc.lock: edit `train.units`, a stage
+file or a `cmd`, commit without `dvc repro`, and reports/metrics.json describes a pipeline
+that no longer exists. This asks DVC itself, stage by stage, with the rule `dvc repro
+--allow-missing` uses: a stage is stale when its command, params, code or git-tracked
+outputs differ from dvc.lock, or when dvc.lock records other inputs than its upstream
+stage's outputs. Data that is merely absent (CI's fresh clone has no data and no DVC
+cache) does not count.
+
+Why DVC's Python API and not the command: `dvc repro --dry --allow-missing` stops at the
+first stale stage with "No such file or directory" when its inputs are absent, so it
+cannot list every stale stage in a fresh clone; `dvc status` cannot tell absent data from
+changed data there.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dvc.stage import Stage
+
+MISSING = ("deleted", "not in cache")  # absent data: nothing is known to have changed
+
+
+def stale_stages(root: Path = Path()) -> list[str]:
+    """One line per stale stage, naming what changed; [] when dvc.lock is current."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo, repo.lock:
+        graph = repo.index.graph
+        lines = []
+        for stage in repo.index.stages:
+            upstream = list(graph.successors(stage))  # DVC's edges point at dependencies
+            if stage.changed(allow_missing=True, upstream=upstream):
+                reasons = describe(stage.status()[stage.addressing], stage, upstream)
+                lines.append(f"{stage.addressing}: {'; '.join(reasons)}")
+        return lines
+
+
+def describe(changes: list, stage: "Stage", upstream: list["Stage"]) -> list[str]:
+    """What `dvc status` says changed, less absent data, plus inputs that dvc.lock records
+    differently from the upstream stage's outputs (the one change absent data can hide)."""
+    reasons, named = [], set()
+    for change in changes:
+        if change == "changed command":
+            reasons.append("its cmd in dvc.yaml changed")
+            continue
+        for kind, entries in change.items():
+            for path, status in entries.items():
+                if isinstance(status, dict):  # a params file: {key: status}
+                    reasons += [f"{path} {key} {what}" for key, what in status.items()]
+                elif status not in MISSING:
+                    reasons.append(f"{'output ' if kind == 'changed outs' else ''}{path} {status}")
+                    named.add(path)
+    reasons += [
+        f"{dep} in dvc.lock is not what {up.addressing} produced"
+        for dep in stage.deps
+        if str(dep) not in named
+        for up in upstream
+        for out in up.outs
+        if dep.fs_path == out.fs_path and dep.hash_info != out.hash_info
+    ]
+    return reasons or ["dvc.lock does not match its definition in dvc.yaml"]

@@ -1,0 +1,196 @@
+"""CI cannot be fooled: `make report` and `make quick` on clones of the tiny e2e repo.
+
+Each test works in its own `git clone`, as CI checks a commit out: without data or DVC
+cache, or (data=True) sharing the e2e repo's cache, so the shared repo's history stays as
+it is. The report must fail on committed results that do not belong to the committed
+pipeline (a stale dvc.lock), on a declared metric it cannot load, on an accuracy drop
+against the base, and, for the quick run, below the floor; and pass otherwise.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e import clone, commit, make, set_params, sh
+
+ADVICE = "(run `dvc repro`, commit)"
+
+
+def errors(result) -> list[str]:
+    """The report's own lines on stderr (make adds one of its own when a target fails)."""
+    return [line for line in result.stderr.splitlines() if not line.startswith("make: ")]
+
+
+def accuracy(repo: Path) -> float:
+    return json.loads((repo / "reports/metrics.json").read_text())["test"]["accuracy"]
+
+
+def row(markdown: str, path: str, metric: str) -> list[str]:
+    """The cells after Path and Metric of one row of a `dvc metrics diff --md` table."""
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[:2] == [path, metric]:
+            return cells[2:]
+    raise AssertionError(f"no row {path} {metric} in:\n{markdown}")
+
+
+def test_a_fresh_clone_without_data_or_cache_passes_with_every_metric(
+    repo: Path, tmp_path: Path
+) -> None:
+    fresh = clone(repo, tmp_path)
+    assert not (fresh / "data/raw").exists() and not (fresh / ".dvc/cache").exists()
+    result = make(fresh, "report", "BASE=main")
+    base, workspace, _ = row(result.stdout, "reports/metrics.json", "test.accuracy")
+    assert float(base) == float(workspace) == accuracy(fresh)
+    for metric in ("test.loss", "test.macro_f1", "test.errors"):
+        assert row(result.stdout, "reports/metrics.json", metric)
+    for metric in ("training.best_val_accuracy", "training.best_epoch", "training.epochs_run"):
+        assert row(result.stdout, "reports/train.json", metric)  # git-tracked: loadable here
+    assert "reports/data.json" not in result.stdout
+    assert "**Gate passed:** test.accuracy" in result.stdout
+    assert result.stderr == ""
+
+
+def edit_param(repo: Path) -> None:
+    set_params(repo, {"train": {"units": 8}})
+
+
+def edit_code(repo: Path) -> None:
+    with (repo / "stages/evaluate.py").open("a") as file:
+        file.write("# an edit\n")
+
+
+def edit_cmd(repo: Path) -> None:
+    path = repo / "dvc.yaml"
+    path.write_text(
+        path.read_text().replace("python -m stages.prepare", "python -Im stages.prepare")
+    )
+
+
+def edit_metrics(repo: Path) -> None:
+    path = repo / "reports/metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["test"]["accuracy"] = 0.987654  # a better number than the run gave
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("edit", "line"),
+    [
+        (edit_param, "train: params.yaml train.units modified"),
+        (edit_code, "evaluate: stages/evaluate.py modified"),
+        (edit_cmd, "prepare: its cmd in dvc.yaml changed"),
+        (edit_metrics, "evaluate: output reports/metrics.json modified"),
+    ],
+)
+def test_a_change_committed_without_rerunning_fails_naming_it(
+    repo: Path, tmp_path: Path, edit, line: str
+) -> None:
+    fresh = clone(repo, tmp_path)
+    edit(fresh)
+    commit(fresh, "changed, not reproduced")
+    result = make(fresh, "report", "BASE=HEAD~1", check=False)
+    assert result.returncode != 0
+    assert errors(result) == [f"error: dvc.lock is stale, {line} {ADVICE}"]
+    assert "**Gate failed:**" in result.stdout and "Gate passed" not in result.stdout
+
+
+def test_every_stale_stage_gets_its_line(repo: Path, tmp_path: Path) -> None:
+    fresh = clone(repo, tmp_path)
+    for edit in (edit_param, edit_code, edit_cmd):
+        edit(fresh)
+    result = make(fresh, "report", "BASE=main", check=False)
+    assert result.returncode != 0
+    stages = [re.match(r"error: dvc.lock is stale, (\w+):", x)[1] for x in errors(result)]
+    assert stages == ["prepare", "train", "evaluate"]
+
+
+def test_rerunning_and_committing_passes(repo: Path, tmp_path: Path) -> None:
+    copy = clone(repo, tmp_path, data=True)
+    set_params(copy, {"evaluate": {"batch_size": 40}})  # inference only: same metrics
+    commit(copy, "evaluate.batch_size, not reproduced")
+    stale = make(copy, "report", "BASE=main", check=False)
+    assert errors(stale) == [
+        f"error: dvc.lock is stale, evaluate: params.yaml evaluate.batch_size modified {ADVICE}"
+    ]
+    sh(copy, "dvc", "repro")
+    commit(copy, "reproduced")
+    assert "**Gate passed:**" in make(copy, "report", "BASE=main").stdout
+
+
+def test_a_declared_metric_that_git_does_not_hold_fails_the_report(
+    repo: Path, tmp_path: Path
+) -> None:
+    """As reports/train.json was before: a DVC-cached metric, absent from a fresh clone."""
+    fresh = clone(repo, tmp_path)
+    path = fresh / "dvc.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "reports/train.json:\n          cache: false", "reports/train.json"
+        )
+    )
+    sh(fresh, "git", "rm", "-q", "reports/train.json")
+    commit(fresh, "summary in DVC's cache")
+    result = make(fresh, "report", "BASE=main", check=False)
+    assert result.returncode != 0
+    assert re.fullmatch(
+        r"error: declared metric cannot be loaded: reports/train.json \(.*No storage files.*\) "
+        r"\(keep metrics in git: cache: false\)",
+        "\n".join(errors(result)),
+    )
+
+
+def test_the_gate_fails_beyond_the_tolerance_and_passes_within_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The base is made better, so the workspace's honest run stays consistent with dvc.lock."""
+    fresh = clone(repo, tmp_path)
+    head = accuracy(fresh)
+    for drop, branch in ((0.0021, "better"), (0.002, "level")):
+        sh(fresh, "git", "checkout", "-qb", branch, "main")
+        path = fresh / "reports/metrics.json"
+        metrics = json.loads(path.read_text())
+        metrics["test"]["accuracy"] = round(head + drop, 6)
+        path.write_text(json.dumps(metrics, indent=2) + "\n")
+        commit(fresh, f"base {drop} better")
+        sh(fresh, "git", "checkout", "-q", "main")
+    failed = make(fresh, "report", "BASE=better", check=False)
+    message = (
+        f"test.accuracy dropped from {round(head + 0.0021, 6):g} (better) to {head:g}, "
+        "more than report.max_accuracy_drop=0.002"
+    )
+    assert failed.returncode != 0 and errors(failed) == [f"error: {message}"]
+    assert f"**Gate failed:** {message}." in failed.stdout
+    assert "**Gate passed:**" in make(fresh, "report", "BASE=level").stdout
+
+
+BREAK_LABELS = (
+    '"train": (train_images[train], train_labels[train]),',
+    '"train": (train_images[train], np.roll(train_labels[train], 1)),',
+)
+
+
+def test_the_quick_runs_floor_fails_a_pipeline_that_stopped_learning(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Labels misaligned by one, as a bug in prepare could do: it trains, evaluates, and
+    scores about chance; `make quick` (here with the tiny run's own params: QUICK_RUN=)
+    fails it against the floor in params.yaml, and passes the healthy run."""
+    copy = clone(repo, tmp_path, data=True)
+    floor = yaml.safe_load((copy / "params.yaml").read_text())["report"]["quick_min_accuracy"]
+    healthy = make(copy, "quick", "QUICK_RUN=")
+    assert f"**Gate passed:** test.accuracy {accuracy(copy):g}, floor" in healthy.stdout
+    path = copy / "stages/prepare.py"
+    assert BREAK_LABELS[0] in path.read_text()
+    path.write_text(path.read_text().replace(*BREAK_LABELS))
+    result = make(copy, "quick", "QUICK_RUN=", check=False)
+    broken = accuracy(copy)
+    assert broken < 0.3
+    assert result.returncode != 0
+    assert errors(result)[-1] == (
+        f"error: test.accuracy {broken:g} is below report.quick_min_accuracy={floor:g}: "
+        "the pipeline has stopped learning"
+    )
