@@ -117,6 +117,7 @@ def clone(repo: Path, where: Path, data: bool = False) -> Path:
     """A git clone of the e2e repo in where/clone, as CI checks it out: no data, no DVC
     cache. With data, it shares the repo's DVC cache and checks the committed run out."""
     copy = where / "clone"
+    where.mkdir(parents=True, exist_ok=True)
     sh(where, "git", "clone", "-q", str(repo), str(copy))
     (where / "mirror").symlink_to(repo.parent / "mirror")  # what environment() points at
     if data:

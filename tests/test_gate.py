@@ -20,8 +20,9 @@ ADVICE = "(run `dvc repro`, commit)"
 
 
 def errors(result) -> list[str]:
-    """The report's own lines on stderr (make adds one of its own when a target fails)."""
-    return [line for line in result.stderr.splitlines() if not line.startswith("make: ")]
+    """The report's own lines on stderr (make adds one of its own when a target fails:
+    `make: ***`, or `make[1]: ***` under `make test`)."""
+    return [line for line in result.stderr.splitlines() if not re.match(r"make(\[\d+\])?: ", line)]
 
 
 def accuracy(repo: Path) -> float:
@@ -106,6 +107,24 @@ def test_every_stale_stage_gets_its_line(repo: Path, tmp_path: Path) -> None:
     assert result.returncode != 0
     stages = [re.match(r"error: dvc.lock is stale, (\w+):", x)[1] for x in errors(result)]
     assert stages == ["prepare", "train", "evaluate"]
+
+
+def test_a_stage_rerun_without_its_downstream_is_caught_without_data(
+    repo: Path, tmp_path: Path
+) -> None:
+    """`dvc repro prepare` alone, committed: dvc.lock's train inputs are not prepare's
+    outputs. In a fresh clone the data is absent, so only that mismatch can tell."""
+    copy = clone(repo, tmp_path / "a", data=True)
+    set_params(copy, {"prepare": {"val_size": 60}})
+    sh(copy, "dvc", "repro", "prepare")
+    commit(copy, "prepare rerun, train and evaluate not")
+    fresh = clone(copy, tmp_path / "b")
+    result = make(fresh, "report", "BASE=HEAD~1", check=False)
+    mismatch = "in dvc.lock is not what prepare produced"
+    assert errors(result) == [
+        f"error: dvc.lock is stale, train: data/prepared/train {mismatch}; "
+        f"data/prepared/val {mismatch} {ADVICE}"
+    ]
 
 
 def test_rerunning_and_committing_passes(repo: Path, tmp_path: Path) -> None:
