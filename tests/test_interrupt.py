@@ -46,12 +46,13 @@ def model_hash(repo: Path) -> str:
     return next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"].endswith(".keras"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_a_killed_training_resumes_and_ends_with_the_same_model(restore, sig) -> None:
+def test_a_killed_training_resumes_and_ends_with_the_same_model(restore) -> None:
+    """SIGKILL, the harshest end: nothing can clean up. (SIGTERM ends the stage the same way,
+    as no stage installs a handler for it.)"""
     repo = restore
-    set_params(repo, {"train": {"epochs": 7, "seed": int(sig)}})  # a run DVC has not cached
+    set_params(repo, {"train": {"epochs": 7, "seed": 9}})  # a run DVC has not cached
     process = start_training(repo)
-    os.killpg(process.pid, sig)  # dvc and the training it runs, as the OOM killer or CI would
+    os.killpg(process.pid, signal.SIGKILL)  # dvc and its training, as the OOM killer would
     process.wait(timeout=60)
     assert process.returncode != 0
     assert not (repo / "models/model.keras").exists()  # never a model that looks complete
