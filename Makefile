@@ -17,8 +17,11 @@ $(BIN)/dvc: requirements.lock
 repro: $(BIN)/dvc
 	dvc repro
 
+# Two pytest workers (pytest-xdist), a test module each at a time: most of the suite is
+# process start-up (dvc, TensorFlow), which two cores overlap. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
 test: lint
-	python -m pytest
+	python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The peer script against our train stage on the real MNIST (see bench/run.py); QUICK=1 for
 # a 2-epoch smoke run; SAVE=file.json keeps each epoch's seconds and test accuracy.
