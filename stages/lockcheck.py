@@ -32,7 +32,9 @@ def stale_stages(root: Path = Path()) -> list[str]:
         lines = []
         for stage in repo.index.stages:
             upstream = list(graph.successors(stage))  # DVC's edges point at dependencies
-            if stage.changed(allow_missing=True, upstream=upstream):
+            if not any(dep.hash_info for dep in stage.deps):
+                lines.append(f"{stage.addressing}: not in dvc.lock (never run)")
+            elif stage.changed(allow_missing=True, upstream=upstream):
                 reasons = describe(stage.status()[stage.addressing], stage, upstream)
                 lines.append(f"{stage.addressing}: {'; '.join(reasons)}")
         return lines

@@ -78,6 +78,13 @@ def edit_metrics(repo: Path) -> None:
     path.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def drop_from_lock(repo: Path) -> None:
+    path = repo / "dvc.lock"
+    lock = yaml.safe_load(path.read_text())
+    del lock["stages"]["evaluate"]
+    path.write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
 @pytest.mark.parametrize(
     ("edit", "line"),
     [
@@ -85,6 +92,7 @@ def edit_metrics(repo: Path) -> None:
         (edit_code, "evaluate: stages/evaluate.py modified"),
         (edit_cmd, "prepare: its cmd in dvc.yaml changed"),
         (edit_metrics, "evaluate: output reports/metrics.json modified"),
+        (drop_from_lock, "evaluate: not in dvc.lock (never run)"),
     ],
 )
 def test_a_change_committed_without_rerunning_fails_naming_it(
