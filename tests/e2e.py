@@ -106,7 +106,9 @@ def make_repo(base: Path) -> Path:
     return repo
 
 
-def make(repo: Path, target: str, *variables: str, check: bool = True):
+def make(
+    repo: Path, target: str, *variables: str, check: bool = True
+) -> subprocess.CompletedProcess:
     """`make -s TARGET`, with this interpreter's environment standing in for .venv."""
     venv = BIN.parent
     args = ("make", "-s", "-o", f"{venv}/bin/dvc", target, f"VENV={venv}", *variables)
