@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint format lock bench report quick
+.PHONY: repro test check lint format lock bench report quick
 
 $(BIN)/dvc: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ repro: $(BIN)/dvc
 PYTEST_WORKERS ?= 2
 test: lint
 	python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# The fast loop while you edit: lint and every test not marked slow (no e2e pipeline, no
+# training). `make test` runs everything, and CI runs `make test`.
+check: lint
+	python -m pytest -n $(PYTEST_WORKERS) --dist load -m "not slow"
 
 # The peer script against our train stage on the real MNIST (see bench/run.py); QUICK=1 for
 # a 2-epoch smoke run; SAVE=file.json keeps each epoch's seconds and test accuracy.

@@ -83,3 +83,12 @@ def restore(repo: Path) -> Iterator[Path]:
     sh(repo, "git", "checkout", "--", ".")
     sh(repo, "dvc", "checkout", "--force")
     assert stale(repo) == set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test on the e2e repo (fixture `repo`, or one built on it) or on the
+    trained tiny pipeline (`prepared`), so `make check` leaves them out with no list to
+    keep up to date. Tests that train in subprocesses carry the mark themselves."""
+    for item in items:
+        if {"repo", "prepared"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -79,6 +79,7 @@ def test_outside_the_bench_a_worker_waits_for_no_one(monkeypatch) -> None:
     pass_turn()
 
 
+@pytest.mark.slow  # three trainings and a matmul peak, each in its own process
 def test_quick_bench_prints_the_table_for_all_three_runs(tmp_path) -> None:
     write_mirror(tmp_path / "raw", gz=False)
     prepare(

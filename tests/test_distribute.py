@@ -25,6 +25,8 @@ from tests.conftest import write_mirror
 from tests.e2e import ROOT
 from tests.test_params import STAGE_WITH_BAD_PARAMS
 
+pytestmark = pytest.mark.slow  # trainings in two-worker subprocesses
+
 TINY = {"units": 24, "epochs": 6, "batch_size": 24, "learning_rate": 5.0e-3, "augment_shift": 0}
 LIMIT = 240  # seconds a distributed test may take before its processes are killed
 
