@@ -10,7 +10,7 @@ reads or writes anything, with one line saying what to do.
 import importlib.util
 import sys
 
-# Every third-party module that code under stages/ imports (tests/test_params.py keeps
+# Every third-party module that code under stages/ imports (tests/test_interpreter.py keeps
 # this list equal to the imports).
 REQUIRED = (
     "dvc",

@@ -14,7 +14,6 @@ cannot list every stale stage in a fresh clone; `dvc status` cannot tell absent 
 changed data there.
 """
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,11 +22,11 @@ if TYPE_CHECKING:
 MISSING = ("deleted", "not in cache")  # absent data: nothing is known to have changed
 
 
-def stale_stages(root: Path = Path()) -> list[str]:
+def stale_stages() -> list[str]:
     """One line per stale stage, naming what changed; [] when dvc.lock is current."""
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo, repo.lock:
+    with Repo() as repo, repo.lock:  # the repository around the working directory
         graph = repo.index.graph
         lines = []
         for stage in repo.index.stages:

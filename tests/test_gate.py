@@ -9,6 +9,7 @@ against the base, and, for the quick run, below the floor; and pass otherwise.
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from tests.e2e import clone, commit, make, set_params, sh
 ADVICE = "(run `dvc repro`, commit)"
 
 
-def errors(result) -> list[str]:
+def errors(result: subprocess.CompletedProcess) -> list[str]:
     """The report's own lines on stderr (make adds one of its own when a target fails:
     `make: ***`, or `make[1]: ***` under `make test`)."""
     return [line for line in result.stderr.splitlines() if not re.match(r"make(\[\d+\])?: ", line)]
@@ -27,6 +28,13 @@ def errors(result) -> list[str]:
 
 def accuracy(repo: Path) -> float:
     return json.loads((repo / "reports/metrics.json").read_text())["test"]["accuracy"]
+
+
+def set_accuracy(repo: Path, value: float) -> None:
+    path = repo / "reports/metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["test"]["accuracy"] = value
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
 def row(markdown: str, path: str, metric: str) -> list[str]:
@@ -72,10 +80,7 @@ def edit_cmd(repo: Path) -> None:
 
 
 def edit_metrics(repo: Path) -> None:
-    path = repo / "reports/metrics.json"
-    metrics = json.loads(path.read_text())
-    metrics["test"]["accuracy"] = 0.987654  # a better number than the run gave
-    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    set_accuracy(repo, 0.987654)  # a better number than the run gave
 
 
 def drop_from_lock(repo: Path) -> None:
@@ -178,10 +183,7 @@ def test_the_gate_fails_beyond_the_tolerance_and_passes_within_it(
     head = accuracy(fresh)
     for drop, branch in ((0.0021, "better"), (0.002, "level")):
         sh(fresh, "git", "checkout", "-qb", branch, "main")
-        path = fresh / "reports/metrics.json"
-        metrics = json.loads(path.read_text())
-        metrics["test"]["accuracy"] = round(head + drop, 6)
-        path.write_text(json.dumps(metrics, indent=2) + "\n")
+        set_accuracy(fresh, round(head + drop, 6))
         commit(fresh, f"base {drop} better")
         sh(fresh, "git", "checkout", "-q", "main")
     failed = make(fresh, "report", "BASE=better", check=False)
