@@ -1,4 +1,4 @@
-"""The prepared-split format shared by prepare (writer) and train/evaluate (readers).
+"""The prepared-split format: prepare writes it; train, evaluate and predict read it.
 
 Each split is a folder with x.npy (float32 N x 28 x 28) and y.npy (uint8 N): plain .npy,
 so loading is fast, memory-mappable and never unpickles anything.
@@ -10,6 +10,13 @@ import numpy as np
 
 from stages.errors import UserError, one_line
 from stages.idx import IMAGE_SIDE
+
+
+def to_sequences(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 28, 28) in [0, 1]: 28 rows read as 28 time steps.
+
+    prepare writes its splits with it, and predict applies it to a user's images."""
+    return images.astype(np.float32) / np.float32(255)
 
 
 def save_split(folder: Path, x: np.ndarray, y: np.ndarray) -> None:

@@ -9,19 +9,16 @@ but not why: the pictures usually do.
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from stages.atomic import staged_file
 from stages.dataset import load_split
-from stages.errors import UserError, cli, one_line
+from stages.errors import cli
 from stages.idx import NUM_CLASSES
+from stages.model import load_classifier
 from stages.params import EvaluateParams, load_params
-
-if TYPE_CHECKING:
-    import keras
 
 MODEL = Path("models/model.keras")
 TEST_DIR = Path("data/prepared/test")
@@ -98,16 +95,6 @@ def draw_gallery(
     if not len(chosen):
         figure.text(0.5, 0.5, "no misclassified test digits", ha="center")
     figure.savefig(path, format="png", dpi=72, metadata={"Software": None})
-
-
-def load_classifier(path: Path) -> "keras.Model":
-    """The trained model, loaded in Keras' safe mode (no code from the file ever runs)."""
-    import keras
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (OSError, ValueError, TypeError) as error:
-        raise UserError(f"{path}: not a loadable Keras model ({one_line(error)})") from None
 
 
 def run(

@@ -1,8 +1,9 @@
 """The classifier: stacked LSTMs (or GRUs, or plain RNNs) read the 28 rows as time steps.
 
-Also how it is saved: a .keras archive normally embeds the save time, so identical
-weights would give different bytes (and a new DVC hash) on every run; save_model
-rewrites the archive with fixed timestamps so equal models are equal files.
+Also how it is saved and loaded: a .keras archive normally embeds the save time, so
+identical weights would give different bytes (and a new DVC hash) on every run; save_model
+rewrites the archive with fixed timestamps so equal models are equal files. load_classifier
+loads in Keras' safe mode, for evaluate and predict alike.
 """
 
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 import keras
 
 from stages.atomic import staged_file
+from stages.errors import UserError, one_line
 from stages.idx import IMAGE_SIDE, NUM_CLASSES
 from stages.params import TrainParams
 
@@ -99,6 +101,14 @@ def save_model(model: keras.Model, path: Path) -> None:
                 fixed.compress_type = info.compress_type
                 fixed.external_attr = 0o644 << 16
                 target.writestr(fixed, data)
+
+
+def load_classifier(path: Path) -> keras.Model:
+    """The trained model, loaded in Keras' safe mode (no code from the file ever runs)."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (OSError, ValueError, TypeError) as error:
+        raise UserError(f"{path}: not a loadable Keras model ({one_line(error)})") from None
 
 
 def _renumber_shared_ids(node: object, ids: dict[int, int]) -> object:

@@ -6,7 +6,7 @@ Inputs are 28x28 grayscale digits as MNIST draws them, white (255) on black (0):
 JPEG (color is converted to gray), a .npy array of uint8 pixels shaped (28, 28) or
 (N, 28, 28), or an IDX image file. Nothing is resized: MNIST digits are centred in a 20x20
 box by their centre of mass, and a blind resize of another picture would mislead rather
-than help. Pixels go through prepare's own `to_sequences`, so the model sees exactly what
+than help. Pixels go through the same `to_sequences` as prepare's, so the model sees exactly what
 it was trained and evaluated on. Not a pipeline stage: dvc.yaml does not run it.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.dataset import to_sequences
 from stages.errors import UserError, cli
-from stages.evaluate import load_classifier
 from stages.idx import IMAGE_SIDE, parse_idx
-from stages.prepare import to_sequences
+from stages.model import load_classifier
 
 MODEL = Path("models/model.keras")
 PNG, JPEG, NPY = b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY"

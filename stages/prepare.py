@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.atomic import staged_dir, staged_file
-from stages.dataset import save_split
+from stages.dataset import save_split, to_sequences
 from stages.errors import UserError, cli
 from stages.idx import NUM_CLASSES, read_images, read_labels
 from stages.params import PrepareParams, load_params
@@ -27,11 +27,6 @@ def read_raw(raw_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     if len(images) != len(labels):
         raise UserError(f"{raw_dir}: {prefix} has {len(images)} images but {len(labels)} labels")
     return images, labels
-
-
-def to_sequences(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28) in [0, 1]: 28 rows read as 28 time steps."""
-    return images.astype(np.float32) / np.float32(255)
 
 
 def stratified_take(labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stages.dataset import load_split
+from stages.dataset import load_split, to_sequences
 from stages.errors import UserError
 from stages.idx import encode_idx
 from stages.predict import read_digits
-from stages.prepare import to_sequences
 from tests.e2e import sh
 
 

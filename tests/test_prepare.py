@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.dataset import load_split
+from stages.dataset import load_split, to_sequences
 from stages.errors import UserError
 from stages.idx import encode_idx
 from stages.params import PrepareParams
-from stages.prepare import run, split, stratified_take, to_sequences
+from stages.prepare import run, split, stratified_take
 
 
 def prepare(raw_dir: Path, out: Path, **overrides: int) -> dict:

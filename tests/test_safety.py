@@ -9,7 +9,7 @@ import pytest
 
 from stages.dataset import load_split
 from stages.errors import UserError
-from stages.evaluate import load_classifier
+from stages.model import load_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = sorted(ROOT.glob("stages/*.py"))
