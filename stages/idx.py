@@ -1,8 +1,8 @@
-"""A strict codec for the IDX format MNIST ships in (unsigned-byte payloads only).
+"""A strict reader for the IDX format MNIST ships in (unsigned-byte payloads only).
 
-The reader trusts nothing in a header: the declared dimensions must account for exactly
-the bytes that follow, checked before anything is allocated, so a lying header can
-neither crash us nor make us allocate gigabytes.
+It trusts nothing in a header: the declared dimensions must account for exactly the bytes
+that follow, checked before anything is allocated, so a lying header can neither crash us
+nor make us allocate gigabytes.
 """
 
 import math
@@ -63,16 +63,6 @@ def read_labels(path: Path) -> np.ndarray:
         bad = int(np.argmax(labels >= NUM_CLASSES))
         raise IdxError(f"{path}: label {labels[bad]} at index {bad} is not a digit 0..9")
     return labels
-
-
-def encode_idx(array: np.ndarray) -> bytes:
-    """IDX bytes for a uint8 array of 1 to 3 dimensions."""
-    if array.dtype != np.uint8 or not 1 <= array.ndim <= 3:
-        raise ValueError(
-            f"IDX needs a 1-3 dimensional uint8 array, got {array.dtype} {array.shape}"
-        )
-    header = struct.pack(f">HBB{array.ndim}I", 0, UBYTE, array.ndim, *array.shape)
-    return header + np.ascontiguousarray(array).tobytes()
 
 
 def _read(path: Path) -> bytes:

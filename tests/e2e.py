@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import write_mirror, write_pins
+from tests.helpers import ROOT, TINY, write_mirror, write_pins
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COPIED = [
     "stages",
@@ -24,18 +23,9 @@ COPIED = [
     ".dvcignore",
     ".gitignore",
     ".gitattributes",
+    ".dvc/config",
+    ".dvc/plots",  # dvc.yaml's custom plot templates
 ]
-TINY = {
-    "prepare": {"val_size": 50},
-    # No shifts: the synthetic classes are columns 2 pixels apart.
-    "train": {
-        "units": 24,
-        "epochs": 6,
-        "batch_size": 25,
-        "learning_rate": 5.0e-3,
-        "augment_shift": 0,
-    },
-}
 
 
 def environment(repo: Path) -> dict[str, str]:
@@ -94,12 +84,11 @@ def make_repo(base: Path) -> Path:
     repo.mkdir()
     for name in COPIED:
         source = ROOT / name
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, repo / name)
-    (repo / ".dvc").mkdir()
-    shutil.copy2(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
     write_pins(repo / "stages" / "mnist.json", write_mirror(base / "mirror"))
     set_params(repo, TINY)
     sh(repo, "git", "init", "-q", "-b", "main")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from stages.params import load_params
-from tests.e2e import ROOT
+from tests.helpers import ROOT
 
 WORKFLOW = ROOT / ".github/workflows/ci.yml"
 CHECK = Path(sys.executable).parent / "check-jsonschema"

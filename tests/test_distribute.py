@@ -19,15 +19,10 @@ import yaml
 from stages.dataset import load_split
 from stages.distribute import Task, task
 from stages.errors import UserError
-from stages.params import PrepareParams
-from stages.prepare import run as prepare
-from tests.conftest import write_mirror
-from tests.e2e import ROOT
-from tests.test_params import STAGE_WITH_BAD_PARAMS
+from tests.helpers import ROOT, STAGE_WITH_BAD_PARAMS, TINY
 
 pytestmark = pytest.mark.slow  # trainings in two-worker subprocesses
 
-TINY = {"units": 24, "epochs": 6, "batch_size": 24, "learning_rate": 5.0e-3, "augment_shift": 0}
 LIMIT = 240  # seconds a distributed test may take before its processes are killed
 
 
@@ -71,17 +66,15 @@ def test_a_bad_cluster_description_is_one_line(environ: dict, message: str) -> N
 
 
 @pytest.fixture(scope="module")
-def stage_dir(tmp_path_factory) -> Path:
+def stage_dir(prepared: Path) -> Path:
     """A folder the train stage can run in: params.yaml (tiny) and data/prepared."""
-    root = tmp_path_factory.mktemp("distributed")
-    write_mirror(root / "raw", gz=False)
-    prepare(PrepareParams(48, 0, 3), root / "raw", root / "data/prepared", root / "data.json")
-    shutil.rmtree(root / "raw")
-    (root / "data.json").unlink()
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["train"].update(TINY)
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    return root
+    for section, changes in TINY.items():
+        params[section].update(changes)
+    # Two replicas each take half of every batch: an even batch splits into equal halves.
+    params["train"]["batch_size"] = 24
+    (prepared / "params.yaml").write_text(yaml.safe_dump(params))
+    return prepared
 
 
 def test_multi_worker_without_tf_config_stops_before_tensorflow(

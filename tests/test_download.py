@@ -13,7 +13,7 @@ import pytest
 from stages.download import Pin, mirror_url, run
 from stages.errors import UserError
 from stages.params import DownloadParams
-from tests.conftest import write_mirror
+from tests.helpers import write_mirror
 
 
 def pins_of(raw: dict) -> dict[str, Pin]:

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.idx import IdxError, encode_idx, parse_idx, read_images, read_labels
+from stages.idx import IdxError, parse_idx, read_images, read_labels
+from tests.helpers import encode_idx
 
 
 def test_round_trip_images_and_labels(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from stages import REQUIRED
-from tests.e2e import BIN, ROOT, clone, environment, sh, stale
+from tests.e2e import BIN, clone, environment, sh, stale
+from tests.helpers import ROOT
 
 STAGES = ["download", "prepare", "train", "evaluate"]
 EVALUATE_GIT_OUTPUTS = ["classes.csv", "errors.png", "metrics.json", "predictions.csv"]

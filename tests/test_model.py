@@ -1,4 +1,3 @@
-import dataclasses
 import zipfile
 
 import keras
@@ -6,35 +5,11 @@ import numpy as np
 import pytest
 
 from stages.model import build_model, learning_rate, save_model
-from stages.params import TrainParams
-
-BASE = TrainParams(
-    cell="lstm",
-    units=16,
-    layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    optimizer="adam",
-    learning_rate=1e-3,
-    lr_schedule="constant",
-    warmup_epochs=0,
-    clipnorm=0.0,
-    augment_shift=0,
-    batch_size=32,
-    jit_compile=False,
-    distribution="none",
-    epochs=4,
-    patience=2,
-    seed=0,
-)
-
-
-def with_(**changes: object) -> TrainParams:
-    return dataclasses.replace(BASE, **changes)
+from tests.helpers import tiny_train
 
 
 def test_model_reads_28_rows_of_28_pixels_into_10_probabilities() -> None:
-    model = build_model(BASE, steps_per_epoch=10)
+    model = build_model(tiny_train(cell="lstm", units=16), steps_per_epoch=10)
     assert model.input_shape == (None, 28, 28)
     assert model.output_shape == (None, 10)
     lstm = model.get_layer("lstm_0")
@@ -44,7 +19,8 @@ def test_model_reads_28_rows_of_28_pixels_into_10_probabilities() -> None:
 
 
 def test_layers_stack_and_dropout_follows_each_lstm() -> None:
-    model = build_model(with_(layers=3, units=8, dropout=0.25), steps_per_epoch=10)
+    params = tiny_train(cell="lstm", bidirectional=False, layers=3, units=8, dropout=0.25)
+    model = build_model(params, steps_per_epoch=10)
     names = [layer.name for layer in model.layers]
     assert names == [
         "rows",
@@ -62,27 +38,29 @@ def test_layers_stack_and_dropout_follows_each_lstm() -> None:
 
 @pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd"])
 def test_optimizer_learning_rate_and_clipping_come_from_params(name: str) -> None:
-    model = build_model(with_(optimizer=name, learning_rate=0.02, clipnorm=0.5), 10)
+    params = tiny_train(optimizer=name, learning_rate=0.02, lr_schedule="constant", clipnorm=0.5)
+    model = build_model(params, 10)
     assert type(model.optimizer).__name__.lower() == name
     assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
     assert model.optimizer.clipnorm == 0.5
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero() -> None:
-    schedule = learning_rate(with_(lr_schedule="cosine", warmup_epochs=1, epochs=4), 10)
+    params = tiny_train(learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=1, epochs=4)
+    schedule = learning_rate(params, 10)
     rates = [float(schedule(step)) for step in (0, 5, 10, 25, 40)]
     assert rates[0] == 0.0
     assert rates[1] == pytest.approx(5e-4)
     assert rates[2] == pytest.approx(1e-3)
     assert rates[2] > rates[3] > rates[4]
     assert rates[4] == pytest.approx(0.0, abs=1e-9)
-    assert learning_rate(BASE, 10) == 1e-3
+    assert learning_rate(tiny_train(learning_rate=1e-3, lr_schedule="constant"), 10) == 1e-3
 
 
 def test_saves_are_byte_stable_and_load_in_safe_mode(tmp_path) -> None:
     for name in ("a", "b"):  # two models built alike in one process: same bytes
         keras.utils.set_random_seed(0)
-        model = build_model(BASE, steps_per_epoch=10)
+        model = build_model(tiny_train(), steps_per_epoch=10)
         save_model(model, tmp_path / f"{name}.keras")
     assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
     with zipfile.ZipFile(tmp_path / "a.keras") as archive:

@@ -9,9 +9,9 @@ from PIL import Image
 
 from stages.dataset import load_split, to_sequences
 from stages.errors import UserError
-from stages.idx import encode_idx
 from stages.predict import read_digits
 from tests.e2e import sh
+from tests.helpers import encode_idx
 
 
 def write_png(path: Path, pixels: np.ndarray) -> Path:

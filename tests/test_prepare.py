@@ -6,9 +6,9 @@ import pytest
 
 from stages.dataset import load_split, to_sequences
 from stages.errors import UserError
-from stages.idx import encode_idx
 from stages.params import PrepareParams
 from stages.prepare import run, split, stratified_take
+from tests.helpers import encode_idx
 
 
 def prepare(raw_dir: Path, out: Path, **overrides: int) -> dict:

@@ -10,7 +10,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tests.e2e import ROOT, ran, sh
+from tests.e2e import ran, sh
+from tests.helpers import ROOT
 
 
 def weights(path: Path) -> list[np.ndarray]:
@@ -59,11 +60,20 @@ tf.config.threading.set_intra_op_parallelism_threads(threads)
 tf.config.threading.set_inter_op_parallelism_threads(threads)
 import keras
 from stages.train import run
-from tests.test_model import with_
+from tests.helpers import tiny_train
 root = Path(sys.argv[2])
-params = with_(units=16, epochs=2, batch_size=32, dropout=0.2, lr_schedule="cosine", clipnorm=1.0)
+params = tiny_train(
+    units=16, epochs=2, batch_size=32, dropout=0.2, lr_schedule="cosine", clipnorm=1.0
+)
 out = root / str(threads)
-run(params, root / "data/prepared", out / "m.keras", out / "logs", out / "t.json", out / "ck")
+run(
+    params,
+    data_dir=root / "data/prepared",
+    model_path=out / "m.keras",
+    log_dir=out / "logs",
+    summary_path=out / "t.json",
+    checkpoint_dir=out / "ck",
+)
 model = keras.saving.load_model(out / "m.keras")
 print(hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest())
 """

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -11,36 +12,27 @@ from stages.dataset import load_split, save_split
 from stages.errors import UserError
 from stages.evaluate import draw_gallery, per_class, worst_errors
 from stages.evaluate import run as evaluate
-from stages.params import EvaluateParams, PrepareParams, TrainParams
-from stages.prepare import run as prepare
+from stages.params import TrainParams
 from stages.resume import Checkpoint
 from stages.train import epoch_images, run
-from tests.test_model import with_
+from tests.helpers import tiny_params, tiny_train
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    from tests.conftest import write_mirror
-
-    root = tmp_path_factory.mktemp("pipeline")
-    write_mirror(root / "raw", gz=False)
-    prepare(PrepareParams(50, 0, 3), root / "raw", root / "prepared", root / "data.json")
-    return root
-
-
-def train(params: TrainParams, root, name: str) -> dict:
-    """Run the train stage on root/prepared with every output under root/name."""
+def train(params: TrainParams, root: Path, name: str) -> dict:
+    """Run the train stage on root/data/prepared with every output under root/name."""
     out = root / name
     return run(
-        params, root / "prepared", out / "model.keras", out / "logs", out / "train.json", out / "ck"
+        params,
+        data_dir=root / "data/prepared",
+        model_path=out / "model.keras",
+        log_dir=out / "logs",
+        summary_path=out / "train.json",
+        checkpoint_dir=out / "ck",
     )
 
 
-TINY = with_(units=24, epochs=6, batch_size=25, learning_rate=5e-3, lr_schedule="cosine")
-
-
-def train_tiny(root, name: str) -> dict:
-    return train(TINY, root, name)
+def train_tiny(root: Path, name: str) -> dict:
+    return train(tiny_train(), root, name)
 
 
 def test_training_learns_logs_and_is_deterministic(prepared) -> None:
@@ -55,11 +47,11 @@ def test_training_learns_logs_and_is_deterministic(prepared) -> None:
 
 
 def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
-    params = with_(units=8, epochs=30, patience=1, learning_rate=0.5, optimizer="sgd")
+    params = tiny_train(units=8, epochs=30, patience=1, learning_rate=0.5, optimizer="sgd")
     history = train(params, prepared, "es")
     assert len(history["val_accuracy"]) < 30
     model = keras.saving.load_model(prepared / "es/model.keras")
-    x, y = load_split(prepared / "prepared/val")
+    x, y = load_split(prepared / "data/prepared/val")
     accuracy = (model.predict(x, verbose=0).argmax(1) == y).mean()
     assert accuracy == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
 
@@ -68,13 +60,13 @@ def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
     train_tiny(prepared, "e")
     out = prepared / "reports"
     metrics = evaluate(
-        EvaluateParams(batch_size=64),
-        prepared / "e/model.keras",
-        prepared / "prepared/test",
-        out / "metrics.json",
-        out / "classes.csv",
-        out / "predictions.csv",
-        out / "errors.png",
+        dataclasses.replace(tiny_params().evaluate, batch_size=64),
+        model_path=prepared / "e/model.keras",
+        test_dir=prepared / "data/prepared/test",
+        metrics_path=out / "metrics.json",
+        classes_path=out / "classes.csv",
+        predictions_path=out / "predictions.csv",
+        gallery_path=out / "errors.png",
     )
     assert (out / "errors.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((out / "metrics.json").read_text()) == metrics
@@ -86,7 +78,7 @@ def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
     assert test["accuracy"] == pytest.approx(1 - test["errors"] / 200)
     assert test["accuracy"] >= 0.9
     model = keras.saving.load_model(prepared / "e/model.keras")
-    x, y = load_split(prepared / "prepared/test")
+    x, y = load_split(prepared / "data/prepared/test")
     expected_loss = keras.losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0))
     assert test["loss"] == pytest.approx(float(np.mean(expected_loss)), abs=1e-5)
     table = pd.read_csv(out / "classes.csv")
@@ -144,10 +136,10 @@ def test_a_checkpoint_of_other_params_is_discarded(prepared) -> None:
 
 def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -> None:
     poisoned = tmp_path / "poisoned"
-    shutil.copytree(prepared / "prepared", poisoned / "prepared")
-    x, y = load_split(poisoned / "prepared/train")
+    shutil.copytree(prepared / "data/prepared", poisoned / "data/prepared")
+    x, y = load_split(poisoned / "data/prepared/train")
     x[7, 3, 3] = np.nan
-    save_split(poisoned / "prepared/train", x, y)
+    save_split(poisoned / "data/prepared/train", x, y)
     with pytest.raises(UserError, match=r"^training diverged in epoch 1: loss is nan; no model"):
         train_tiny(poisoned, "out")
     assert list((poisoned / "out").rglob("*")) == []  # no model, logs, summary or checkpoint
@@ -186,7 +178,7 @@ def test_shifts_move_whole_images_within_the_limit_and_only_when_asked() -> None
 
 def test_bidirectional_gru_and_simple_rnn_train_too(prepared) -> None:
     for cell, layer in (("gru", "GRU"), ("simple_rnn", "SimpleRNN")):
-        params = with_(cell=cell, bidirectional=True, units=8, epochs=2, augment_shift=1)
+        params = tiny_train(cell=cell, bidirectional=True, units=8, epochs=2, augment_shift=1)
         history = train(params, prepared, cell)
         assert len(history["loss"]) == 2
         model = keras.saving.load_model(prepared / cell / "model.keras", safe_mode=True)

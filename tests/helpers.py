@@ -1,0 +1,123 @@
+"""What tests share besides fixtures: synthetic MNIST written as real IDX files (so tests need
+no network or shared/), the one tiny training setting, and the tiny data prepared with it.
+
+Tests and conftest.py import from here; nothing imports from a test module or conftest.py.
+No pytest here: tests/test_reproducibility.py imports this module in a plain subprocess.
+"""
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import json
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from stages.idx import UBYTE
+from stages.params import Params, TrainParams, load_params
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# The tiny setting every test trains with, as changes to params.yaml's sections: the e2e repo
+# writes them into its params.yaml; unit tests get them through tiny_params(). On the 400
+# synthetic digits of write_mirror it reaches 0.9 validation accuracy in a few seconds.
+TINY = {
+    "prepare": {"val_size": 50},
+    # No shifts: the synthetic classes are columns 2 pixels apart.
+    "train": {
+        "units": 24,
+        "epochs": 6,
+        "batch_size": 25,
+        "learning_rate": 5.0e-3,
+        "augment_shift": 0,
+    },
+}
+# A stage run as DVC runs it (`python -c STAGE_WITH_BAD_PARAMS stages.NAME`), reporting on
+# stderr's last line which heavy modules it imported before it stopped.
+STAGE_WITH_BAD_PARAMS = """
+import runpy, sys
+try:
+    runpy.run_module(sys.argv[1], run_name="__main__")
+finally:
+    heavy = sorted({"tensorflow", "keras", "dvclive"} & set(sys.modules))
+    print("heavy imports:", heavy, file=sys.stderr)
+"""
+
+
+@functools.cache
+def tiny_params() -> Params:
+    """This repo's params.yaml with TINY applied: a new key there needs no test edits."""
+    params = load_params(ROOT / "params.yaml")
+    sections = {
+        name: dataclasses.replace(getattr(params, name), **changes)
+        for name, changes in TINY.items()
+    }
+    return dataclasses.replace(params, **sections)
+
+
+def tiny_train(**changes: object) -> TrainParams:
+    """The tiny train params with these changes. Set in a test every value its assertions
+    depend on: the rest follows params.yaml."""
+    return dataclasses.replace(tiny_params().train, **changes)
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """IDX bytes for a uint8 array of 1 to 3 dimensions (stages/idx.py reads them)."""
+    if array.dtype != np.uint8 or not 1 <= array.ndim <= 3:
+        raise ValueError(
+            f"IDX needs a 1-3 dimensional uint8 array, got {array.dtype} {array.shape}"
+        )
+    header = struct.pack(f">HBB{array.ndim}I", 0, UBYTE, array.ndim, *array.shape)
+    return header + np.ascontiguousarray(array).tobytes()
+
+
+def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable fake digits: class k lights up columns 2k+3..2k+4 (plus noise), shuffled.
+
+    Every row (time step) carries the class, so a tiny LSTM learns it in a few epochs.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(count, 28, 28), dtype=np.uint8)
+    for index, label in enumerate(labels):
+        images[index, 4:24, 2 * label + 3 : 2 * label + 5] = 255
+    return images, labels.astype(np.uint8)
+
+
+def write_mirror(folder: Path, n_train: int = 400, n_test: int = 200, gz: bool = True) -> dict:
+    """Write the four IDX files into folder; return their pins as stages/mnist.json holds them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pins = {}
+    for split, count, seed in (("train", n_train, 1), ("test", n_test, 2)):
+        images, labels = synthetic_digits(count, seed)
+        for name, array in zip(NAMES[split], (images, labels), strict=True):
+            payload = encode_idx(array)
+            pins[name] = {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+            if gz:
+                (folder / f"{name}.gz").write_bytes(gzip.compress(payload, mtime=0))
+            else:
+                (folder / name).write_bytes(payload)
+    return pins
+
+
+def write_pins(path: Path, pins: dict) -> None:
+    path.write_text(json.dumps(pins, indent=2) + "\n")
+
+
+def write_prepared(out: Path) -> Path:
+    """The default mirror as the prepare stage leaves it with the tiny params:
+    out/{train,val,test}/{x,y}.npy, and nothing else in out."""
+    from stages.prepare import run as prepare
+
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = Path(scratch) / "raw"
+        write_mirror(raw, gz=False)
+        prepare(tiny_params().prepare, raw, out, Path(scratch) / "data.json")
+    return out
