@@ -27,11 +27,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Task:
-    """This process's place in the cluster: ("worker", 0) and chief when there is none."""
+    """This process's place in the cluster: ("worker", 0) and chief when there is none.
+
+    cluster_size counts every task that trains, the chief included, not only the "worker"s.
+    """
 
     kind: str = "worker"
     index: int = 0
-    workers: int = 1
+    cluster_size: int = 1
     chief: bool = True
 
 
@@ -55,7 +58,7 @@ def task(distribution: str, environ: Mapping[str, str] = os.environ) -> Task:
         cluster, me = config["cluster"], config["task"]
         kind, index = me["type"], int(me["index"])
         addresses = cluster[kind]
-        members = sum(len(cluster[job]) for job in ("chief", "worker") if job in cluster)
+        cluster_size = sum(len(cluster[job]) for job in ("chief", "worker") if job in cluster)
     except (ValueError, TypeError, KeyError) as error:
         raise UserError(
             f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: "
@@ -69,7 +72,7 @@ def task(distribution: str, environ: Mapping[str, str] = os.environ) -> Task:
             f"{len(addresses)} address(es)"
         )
     chief = kind == "chief" or ("chief" not in cluster and index == 0)
-    return Task(kind, index, members, chief)
+    return Task(kind, index, cluster_size, chief)
 
 
 def strategy(distribution: str) -> "tf.distribute.Strategy":

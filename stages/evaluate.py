@@ -17,7 +17,6 @@ from stages.atomic import staged_file
 from stages.dataset import load_split
 from stages.errors import cli
 from stages.idx import NUM_CLASSES
-from stages.model import load_classifier
 from stages.params import EvaluateParams, load_params
 
 MODEL = Path("models/model.keras")
@@ -99,6 +98,7 @@ def draw_gallery(
 
 def run(
     params: EvaluateParams,
+    *,
     model_path: Path,
     test_dir: Path,
     metrics_path: Path,
@@ -107,6 +107,8 @@ def run(
     gallery_path: Path,
 ) -> dict:
     """Score model_path on test_dir and write the four reports; return the metrics."""
+    from stages.model import load_classifier  # imports Keras: only once params are good
+
     model = load_classifier(model_path)
     images, actual = load_split(test_dir)
     probabilities = model.predict(images, batch_size=params.batch_size, verbose=0)
@@ -138,7 +140,15 @@ def run(
 def main() -> None:
     params = load_params()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    run(params.evaluate, MODEL, TEST_DIR, METRICS, CLASSES, PREDICTIONS, GALLERY)
+    run(
+        params.evaluate,
+        model_path=MODEL,
+        test_dir=TEST_DIR,
+        metrics_path=METRICS,
+        classes_path=CLASSES,
+        predictions_path=PREDICTIONS,
+        gallery_path=GALLERY,
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ place configuration lives.
 
 import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 from urllib.parse import urlparse
 
 import yaml
@@ -18,58 +19,66 @@ import yaml
 from stages.errors import UserError, one_line
 
 MIRROR_SCHEMES = ("http", "https", "file")
+# What a list of each entry type is called in errors ("must be a non-empty list of integers").
+_ENTRY_NOUNS = {bool: "true/false values", int: "integers", float: "numbers", str: "strings"}
+Schema = TypeVar("Schema")
 
 
-def _rule(**limits: Any) -> Any:
-    """A dataclass field with validation limits: min/max (inclusive), above (exclusive), choices."""
+def _allowed(**limits: Any) -> Any:
+    """A dataclass field carrying the values it allows, checked when params.yaml is loaded.
+
+    Limits: min/max (inclusive), above (exclusive), choices; on a tuple field they apply to
+    each entry, and schemes (the URL schemes accepted) makes the field a list of URLs. Kept
+    on the field, each key's type and allowed values read as one line of the schema.
+    """
     return field(metadata=limits)
 
 
 @dataclass(frozen=True)
 class DownloadParams:
-    mirrors: tuple[str, ...] = _rule(schemes=MIRROR_SCHEMES)
-    timeout: float = _rule(above=0)
+    mirrors: tuple[str, ...] = _allowed(schemes=MIRROR_SCHEMES)
+    timeout: float = _allowed(above=0)
 
 
 @dataclass(frozen=True)
 class PrepareParams:
-    val_size: int = _rule(min=1)
-    train_limit: int = _rule(min=0)
-    seed: int = _rule(min=0)
+    val_size: int = _allowed(min=1)
+    train_limit: int = _allowed(min=0)
+    seed: int = _allowed(min=0)
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    cell: str = _rule(choices=("lstm", "gru", "simple_rnn"))
-    units: int = _rule(min=1, max=4096)
-    layers: int = _rule(min=1, max=8)
-    bidirectional: bool = _rule()
-    dropout: float = _rule(min=0, max=0.9)
-    optimizer: str = _rule(choices=("adam", "adamw", "rmsprop", "sgd"))
-    learning_rate: float = _rule(above=0, max=10)
-    lr_schedule: str = _rule(choices=("constant", "cosine"))
-    warmup_epochs: int = _rule(min=0)
-    clipnorm: float = _rule(min=0)
-    augment_shift: int = _rule(min=0, max=4)
-    batch_size: int = _rule(min=1)
-    jit_compile: bool = _rule()
-    distribution: str = _rule(choices=("none", "mirrored", "multi_worker"))
-    epochs: int = _rule(min=1)
-    patience: int = _rule(min=1)
-    seed: int = _rule(min=0)
+    cell: str = _allowed(choices=("lstm", "gru", "simple_rnn"))
+    units: int = _allowed(min=1, max=4096)
+    layers: int = _allowed(min=1, max=8)
+    bidirectional: bool = _allowed()
+    dropout: float = _allowed(min=0, max=0.9)
+    optimizer: str = _allowed(choices=("adam", "adamw", "rmsprop", "sgd"))
+    learning_rate: float = _allowed(above=0, max=10)
+    lr_schedule: str = _allowed(choices=("constant", "cosine"))
+    warmup_epochs: int = _allowed(min=0)
+    clipnorm: float = _allowed(min=0)
+    augment_shift: int = _allowed(min=0, max=4)
+    batch_size: int = _allowed(min=1)
+    jit_compile: bool = _allowed()
+    distribution: str = _allowed(choices=("none", "mirrored", "multi_worker"))
+    epochs: int = _allowed(min=1)
+    patience: int = _allowed(min=1)
+    seed: int = _allowed(min=0)
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    batch_size: int = _rule(min=1)
+    batch_size: int = _allowed(min=1)
 
 
 @dataclass(frozen=True)
 class ReportParams:
     """Read by `python -m stages.report` (the CI gates), not by a pipeline stage."""
 
-    max_accuracy_drop: float = _rule(min=0, max=1)
-    quick_min_accuracy: float = _rule(min=0, max=1)
+    max_accuracy_drop: float = _allowed(min=0, max=1)
+    quick_min_accuracy: float = _allowed(min=0, max=1)
 
 
 @dataclass(frozen=True)
@@ -89,63 +98,81 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         raise UserError(f"{path}: not found (run from the repository root)") from None
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML: {one_line(error)}") from None
+    return validate(raw, Params, str(path))
+
+
+def validate(raw: Any, schema: type[Schema], source: str) -> Schema:
+    """`raw` (YAML as loaded) as an instance of the frozen dataclass `schema`.
+
+    Every problem is collected before raising, so the user sees all of them in one line,
+    "SOURCE: problem; problem", instead of fixing one per run. A field whose type the loader
+    cannot check raises TypeError: that is a bug in the schema, not a user error.
+    """
     problems: list[str] = []
-    params = _parse_section(raw, Params, "", problems)
+    params = _parse_section(raw, schema, "", problems)
     if problems:
-        raise UserError(f"{path}: " + "; ".join(problems))
+        raise UserError(f"{source}: " + "; ".join(problems))
     return params
 
 
-def _parse_section(raw: Any, cls: type, prefix: str, problems: list[str]) -> Any:
+def _parse_section(raw: Any, section: type, prefix: str, problems: list[str]) -> Any:
     where = prefix.rstrip(".") or "the top level"
     if not isinstance(raw, dict):
         problems.append(f"{where} must be a mapping of keys, got {raw!r}")
         return None
-    known = {f.name for f in fields(cls)}
-    for key in sorted(set(map(str, raw)) - known):
-        close = difflib.get_close_matches(key, known, n=1)
+    allowed_keys = {spec.name for spec in fields(section)}
+    for key in sorted(set(map(str, raw)) - allowed_keys):
+        close = difflib.get_close_matches(key, allowed_keys, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        problems.append(f"unknown key {prefix}{key} ({hint}allowed: {', '.join(sorted(known))})")
-    values = {}
-    for f in fields(cls):
-        key = prefix + f.name
-        if f.name not in raw:
-            kind = "section" if is_dataclass(f.type) else "key"
-            problems.append(f"{kind} {key} is missing")
-        elif is_dataclass(f.type):
-            values[f.name] = _parse_section(raw[f.name], f.type, key + ".", problems)
+        allowed = ", ".join(sorted(allowed_keys))
+        problems.append(f"unknown key {prefix}{key} ({hint}allowed: {allowed})")
+    parsed = {}
+    for spec in fields(section):
+        key = prefix + spec.name
+        if spec.name not in raw:
+            missing = "section" if is_dataclass(spec.type) else "key"
+            problems.append(f"{missing} {key} is missing")
+        elif is_dataclass(spec.type):
+            parsed[spec.name] = _parse_section(raw[spec.name], spec.type, key + ".", problems)
         else:
             try:
-                values[f.name] = _parse_value(key, raw[f.name], f.type, f.metadata)
+                parsed[spec.name] = _parse_value(key, raw[spec.name], spec.type, spec.metadata)
             except ValueError as error:
                 problems.append(str(error))
-    return cls(**values) if len(values) == len(known) and None not in values.values() else None
+    complete = len(parsed) == len(allowed_keys) and None not in parsed.values()
+    return section(**parsed) if complete else None
 
 
-def _parse_value(key: str, value: Any, kind: Any, limits: Any) -> Any:
-    if get_origin(kind) is tuple:
-        return _parse_mirrors(key, value, limits["schemes"])
-    if kind is bool:
+def _parse_value(key: str, value: Any, annotation: Any, limits: Mapping[str, Any]) -> Any:
+    """`value` checked against the field's type and limits: ValueError names key and value."""
+    if get_origin(annotation) is tuple:
+        return _parse_list(key, value, annotation, limits)
+    if annotation is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false, got {value!r}")
         return value
-    if kind is str:
+    if annotation is str:
+        return _parse_string(key, value, limits)
+    if annotation in (int, float):
+        return _check_range(key, value, _parse_number(key, value, annotation), limits)
+    raise TypeError(
+        f"{key}: params fields may be bool, int, float, str or tuple[T, ...] of "
+        f"those, not {annotation!r}"
+    )
+
+
+def _parse_string(key: str, value: Any, limits: Mapping[str, Any]) -> str:
+    if "choices" in limits:
         choices = limits["choices"]
         if value not in choices:
             raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
-        return value
-    number = _number(key, value, kind)
-    if "min" in limits and number < limits["min"]:
-        raise ValueError(f"{key} must be >= {limits['min']}, got {value!r}")
-    if "max" in limits and number > limits["max"]:
-        raise ValueError(f"{key} must be <= {limits['max']}, got {value!r}")
-    if "above" in limits and number <= limits["above"]:
-        raise ValueError(f"{key} must be > {limits['above']}, got {value!r}")
-    return number
+    elif not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, got {value!r}")
+    return value
 
 
-def _number(key: str, value: Any, kind: type) -> int | float:
-    if kind is int:
+def _parse_number(key: str, value: Any, annotation: type) -> int | float:
+    if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{key} must be an integer, got {value!r}")
         return value
@@ -160,10 +187,48 @@ def _number(key: str, value: Any, kind: type) -> int | float:
     return float(value)
 
 
-def _parse_mirrors(key: str, value: Any, schemes: tuple[str, ...]) -> tuple[str, ...]:
+def _check_range(
+    key: str, value: Any, number: int | float, limits: Mapping[str, Any]
+) -> int | float:
+    """`number` if within limits; the error quotes `value` as written in params.yaml."""
+    if "min" in limits and number < limits["min"]:
+        raise ValueError(f"{key} must be >= {limits['min']}, got {value!r}")
+    if "max" in limits and number > limits["max"]:
+        raise ValueError(f"{key} must be <= {limits['max']}, got {value!r}")
+    if "above" in limits and number <= limits["above"]:
+        raise ValueError(f"{key} must be > {limits['above']}, got {value!r}")
+    return number
+
+
+def _parse_list(
+    key: str, value: Any, annotation: Any, limits: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """A YAML list as a tuple, so that params stay immutable and hashable; each entry is
+    checked like a key of the entry type under the field's limits, and named KEY[INDEX]."""
+    args = get_args(annotation)
+    if len(args) != 2 or args[1] is not Ellipsis or args[0] not in _ENTRY_NOUNS:
+        raise TypeError(
+            f"{key}: a params list must be tuple[T, ...] with T one of bool, int, float, str, "
+            f"not {annotation!r}"
+        )
+    entry_type = args[0]
+    noun = "URLs" if "schemes" in limits else _ENTRY_NOUNS[entry_type]
     if not isinstance(value, list) or not value:
-        raise ValueError(f"{key} must be a non-empty list of URLs, got {value!r}")
-    for url in value:
-        if not isinstance(url, str) or urlparse(url).scheme not in schemes:
+        raise ValueError(f"{key} must be a non-empty list of {noun}, got {value!r}")
+    if "schemes" in limits:
+        return _parse_urls(key, value, limits["schemes"])
+    return tuple(
+        _parse_value(f"{key}[{index}]", entry, entry_type, limits)
+        for index, entry in enumerate(value)
+    )
+
+
+def _parse_urls(key: str, urls: list[Any], schemes: tuple[str, ...]) -> tuple[str, ...]:
+    for url in urls:
+        try:
+            scheme = urlparse(url).scheme if isinstance(url, str) else None
+        except ValueError as error:  # e.g. "http://[x": an unclosed IPv6 host
+            raise ValueError(f"{key} entry {url!r} is not a valid URL ({error})") from None
+        if scheme not in schemes:
             raise ValueError(f"{key} entries must be {'/'.join(schemes)} URLs, got {url!r}")
-    return tuple(value)
+    return tuple(urls)

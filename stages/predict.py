@@ -19,7 +19,6 @@ import numpy as np
 from stages.dataset import to_sequences
 from stages.errors import UserError, cli
 from stages.idx import IMAGE_SIDE, parse_idx
-from stages.model import load_classifier
 
 MODEL = Path("models/model.keras")
 PNG, JPEG, NPY = b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY"
@@ -75,6 +74,8 @@ def run(model_path: Path, paths: list[Path]) -> list[tuple[str, int, float]]:
     batches = [(path, read_digits(path)) for path in paths]
     if not model_path.exists():
         raise UserError(f"{model_path}: not found (run `dvc repro`, or `dvc pull` it)")
+    from stages.model import load_classifier  # imports Keras: only once the inputs are good
+
     model = load_classifier(model_path)
     results = []
     for path, pixels in batches:

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,10 +41,33 @@ CHECKPOINT = Path("models/checkpoint")
 
 if TYPE_CHECKING:
     import keras
+    from dvclive import Live
+
+    from stages.resume import Checkpoint, Progress
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a training writes: the three stage outputs and the resume checkpoint."""
+
+    model: Path
+    logs: Path
+    summary: Path
+    checkpoint: Path
+
+    def under(self, folder: Path) -> "Outputs":
+        """The same names inside `folder` (a non-chief worker's throwaway copy)."""
+        return Outputs(
+            folder / self.model.name,
+            folder / "logs",
+            folder / self.summary.name,
+            folder / "checkpoint",
+        )
 
 
 def run(
     params: TrainParams,
+    *,
     data_dir: Path,
     model_path: Path,
     log_dir: Path,
@@ -60,115 +84,157 @@ def run(
     that is removed when they finish.
     """
     role = task(params.distribution)
+    outputs = Outputs(model_path, log_dir, summary_path, checkpoint_dir)
     with contextlib.ExitStack() as stack:
         if not role.chief:
             prefix = f"train-{role.kind}-{role.index}-"
-            where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
-            model_path, summary_path = where / model_path.name, where / summary_path.name
-            log_dir, checkpoint_dir = where / "logs", where / "checkpoint"
-        return _train(
-            params, role, data_dir, model_path, log_dir, summary_path, checkpoint_dir, on_epoch
-        )
+            outputs = outputs.under(
+                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+            )
+        return _train(params, role, data_dir, outputs, on_epoch)
 
 
 def _train(
     params: TrainParams,
     role: Task,
     data_dir: Path,
-    model_path: Path,
-    log_dir: Path,
-    summary_path: Path,
-    checkpoint_dir: Path,
+    outputs: Outputs,
     on_epoch: Callable[["keras.Model", float], None] | None,
 ) -> dict[str, list[float]]:
+    from dvclive import Live
+
+    from stages.resume import Checkpoint, fingerprint
+
+    x_train, y_train = load_split(data_dir / "train")
+    validation = load_split(data_dir / "val")
+    model = _build(params, role, steps_per_epoch=-(-len(x_train) // params.batch_size))
+    checkpoint = Checkpoint(
+        outputs.checkpoint, fingerprint(params, [data_dir / "train", data_dir / "val"])
+    )
+    progress = _resume(params, checkpoint, model)
+    margin = params.augment_shift
+    padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
+    live = Live(str(outputs.checkpoint / "live"), save_dvc_exp=False, dvcyaml=None)
+    for logs in progress.history:
+        _log(live, logs)
+    for epoch in range(len(progress.history), params.epochs):
+        if progress.stale_epochs() >= params.patience:
+            break
+        start = time.perf_counter()
+        logs = _fit_epoch(model, params, epoch, (padded, y_train), validation)
+        _stop_if_diverged(logs, epoch, checkpoint)
+        progress.add(logs)
+        checkpoint.save(model, progress)
+        _log(live, logs)
+        seconds = time.perf_counter() - start
+        if on_epoch:
+            on_epoch(model, seconds)
+        scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
+        print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
+    live.end()
+    _write_outputs(model, progress, checkpoint, outputs)
+    return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
+
+
+def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Model":
+    """The seeded, compiled model with its optimizer's slots, inside the distribution scope."""
     import keras
     import tensorflow as tf
-    from dvclive import Live
-    from dvclive.utils import standardize_metric_name
 
     from stages.distribute import strategy
-    from stages.model import build_model, save_model
-    from stages.resume import Checkpoint, Progress, fingerprint
+    from stages.model import build_model
 
     keras.utils.set_random_seed(params.seed)
     if not params.jit_compile:
         # Keras refuses XLA under op determinism; XLA on CPU is deterministic on its own
         # (tests/test_reproducibility.py checks the bytes either way).
         tf.config.experimental.enable_op_determinism()
-    x_train, y_train = load_split(data_dir / "train")
-    validation = load_split(data_dir / "val")
     replicas = strategy(params.distribution)
     with replicas.scope():
-        model = build_model(params, steps_per_epoch=-(-len(x_train) // params.batch_size))
+        model = build_model(params, steps_per_epoch=steps_per_epoch)
         model.optimizer.build(model.trainable_variables)
     if params.distribution != "none":
         print(
             f"{params.distribution}: {replicas.num_replicas_in_sync} replica(s); this is "
-            f"{role.kind} {role.index} of {role.workers}{' (chief)' if role.chief else ''}",
+            f"{role.kind} {role.index} of {role.cluster_size}{' (chief)' if role.chief else ''}",
             flush=True,
         )
-    checkpoint = Checkpoint(
-        checkpoint_dir, fingerprint(params, [data_dir / "train", data_dir / "val"])
-    )
+    return model
+
+
+def _resume(params: TrainParams, checkpoint: "Checkpoint", model: "keras.Model") -> "Progress":
+    """The epochs already done, their weights loaded into model (none for a fresh run)."""
+    from stages.resume import Progress
+
     if params.distribution == "multi_worker":
         # Workers restarted one by one could not agree on where to resume: start over.
         checkpoint.clear()
-        progress = Progress()
-    else:
-        progress = checkpoint.load(model)
-    margin = params.augment_shift
-    padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
+        return Progress()
+    progress = checkpoint.load(model)
     if progress.history:
         print(f"resuming after epoch {len(progress.history)} of {params.epochs}", flush=True)
+    return progress
 
-    live = Live(str(checkpoint_dir / "live"), save_dvc_exp=False, dvcyaml=None)
 
-    def log(logs: dict[str, float]) -> None:
-        for name, value in logs.items():
-            live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
-        live.next_step()
+def _fit_epoch(
+    model: "keras.Model",
+    params: TrainParams,
+    epoch: int,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:
+    """One epoch over the shuffled, shifted images; Keras' metrics for it (loss, accuracy, ...).
 
-    for logs in progress.history:
-        log(logs)
-    for epoch in range(len(progress.history), params.epochs):
-        if progress.stale_epochs() >= params.patience:
-            break
-        rng = np.random.default_rng([params.seed, epoch])
-        order = rng.permutation(len(x_train))
-        start = time.perf_counter()
-        x_epoch = epoch_images(padded, order, params.augment_shift, rng)
-        fitted = model.fit(
-            x_epoch,
-            y_train[order],
-            validation_data=validation,
-            batch_size=params.batch_size,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            shuffle=False,
-            callbacks=[keras.callbacks.TerminateOnNaN()],
-            verbose=0,
+    `train` holds the images padded by train.augment_shift on every side, and their labels.
+    """
+    import keras
+
+    padded, labels = train
+    rng = np.random.default_rng([params.seed, epoch])
+    order = rng.permutation(len(labels))
+    fitted = model.fit(
+        epoch_images(padded, order, params.augment_shift, rng),
+        labels[order],
+        validation_data=validation,
+        batch_size=params.batch_size,
+        epochs=epoch + 1,
+        initial_epoch=epoch,
+        shuffle=False,
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+        verbose=0,
+    )
+    return {name: float(values[-1]) for name, values in fitted.history.items()}
+
+
+def _stop_if_diverged(logs: dict[str, float], epoch: int, checkpoint: "Checkpoint") -> None:
+    """A NaN or infinite loss ends the stage with no model, and no checkpoint to resume."""
+    if not all(math.isfinite(value) for value in logs.values()):
+        checkpoint.clear()
+        raise UserError(
+            f"training diverged in epoch {epoch + 1}: loss is {logs['loss']}; "
+            "no model was written (lower train.learning_rate, or set train.clipnorm)"
         )
-        logs = {name: float(values[-1]) for name, values in fitted.history.items()}
-        if not all(math.isfinite(value) for value in logs.values()):
-            checkpoint.clear()
-            raise UserError(
-                f"training diverged in epoch {epoch + 1}: loss is {logs['loss']}; "
-                "no model was written (lower train.learning_rate, or set train.clipnorm)"
-            )
-        progress.add(logs)
-        checkpoint.save(model, progress)
-        log(logs)
-        seconds = time.perf_counter() - start
-        if on_epoch:
-            on_epoch(model, seconds)
-        scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
-        print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
 
-    live.end()
+
+def _log(live: "Live", logs: dict[str, float]) -> None:
+    """One epoch into DVCLive, under the names its Keras callback would use."""
+    from dvclive.utils import standardize_metric_name
+
+    for name, value in logs.items():
+        live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
+    live.next_step()
+
+
+def _write_outputs(
+    model: "keras.Model", progress: "Progress", checkpoint: "Checkpoint", outputs: Outputs
+) -> None:
+    """The best epoch's model, DVCLive's logs and the summary; then the checkpoint goes."""
+    from stages.model import save_model
+
     checkpoint.load_best(model, progress)
-    save_model(model, model_path)
-    with staged_dir(log_dir) as staging:
-        shutil.copytree(checkpoint_dir / "live", staging, dirs_exist_ok=True)
+    save_model(model, outputs.model)
+    with staged_dir(outputs.logs) as staging:
+        shutil.copytree(outputs.checkpoint / "live", staging, dirs_exist_ok=True)
     # Root key "training", not "train": a metric named like a params key (train.epochs)
     # makes `dvc exp show` prefix both columns with their file names.
     summary = {
@@ -178,10 +244,9 @@ def _train(
             "epochs_run": len(progress.history),
         }
     }
-    with staged_file(summary_path) as path:
+    with staged_file(outputs.summary) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
     checkpoint.clear()
-    return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
 
 
 def epoch_images(
@@ -210,7 +275,14 @@ def epoch_images(
 def main() -> None:
     params = load_params()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    run(params.train, DATA_DIR, MODEL, LOG_DIR, SUMMARY, CHECKPOINT)
+    run(
+        params.train,
+        data_dir=DATA_DIR,
+        model_path=MODEL,
+        log_dir=LOG_DIR,
+        summary_path=SUMMARY,
+        checkpoint_dir=CHECKPOINT,
+    )
 
 
 if __name__ == "__main__":
