@@ -1,7 +1,8 @@
 """The reference peer: the plain Keras 3 script a user would write in an afternoon.
 
 LSTM(128) -> Dense(10), Adam(1e-3), batch 128, shuffled each epoch, validated on the same
-5,000 images; it reads the pipeline's prepared split so both see identical data.
+5,000 images; it reads the pipeline's prepared split so both see identical data. The model
+is built by its own function so that bench/architecture.py can compare ours against it.
 """
 
 import time
@@ -11,17 +12,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+BATCH_SIZE = 128
 
-def train(
-    data_dir: Path, epochs: int, on_epoch: Callable[[keras.Model, float], None]
-) -> keras.Model:
-    """Fit the peer; on_epoch(model, seconds) runs after each epoch's timed part."""
-    x = np.load(data_dir / "train/x.npy", allow_pickle=False)
-    y = np.load(data_dir / "train/y.npy", allow_pickle=False)
-    validation = (
-        np.load(data_dir / "val/x.npy", allow_pickle=False),
-        np.load(data_dir / "val/y.npy", allow_pickle=False),
-    )
+
+def build_model() -> keras.Model:
+    """The peer's compiled model."""
     model = keras.Sequential(
         [
             keras.Input(shape=(28, 28)),
@@ -34,10 +29,24 @@ def train(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    return model
+
+
+def train(
+    data_dir: Path, epochs: int, on_epoch: Callable[[keras.Model, float], None]
+) -> keras.Model:
+    """Fit the peer; on_epoch(model, seconds) runs after each epoch's timed part."""
+    x = np.load(data_dir / "train/x.npy", allow_pickle=False)
+    y = np.load(data_dir / "train/y.npy", allow_pickle=False)
+    validation = (
+        np.load(data_dir / "val/x.npy", allow_pickle=False),
+        np.load(data_dir / "val/y.npy", allow_pickle=False),
+    )
+    model = build_model()
     model.fit(
         x,
         y,
-        batch_size=128,
+        batch_size=BATCH_SIZE,
         epochs=epochs,
         validation_data=validation,
         callbacks=[_Timer(on_epoch)],

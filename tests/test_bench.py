@@ -1,5 +1,8 @@
-"""make bench's machinery: workers take turns, and the quick bench prints its table."""
+"""make bench's machinery: workers take turns, the FLOP count is read off the model, ours at
+the peer's settings is checked against the peer's model, and the quick bench prints its table.
+"""
 
+import dataclasses
 import io
 import json
 import shutil
@@ -7,17 +10,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
-from bench.run import TURNS, interleaved, pass_turn, take_turn
-from stages.params import PrepareParams
+from bench import peer
+from bench.architecture import peer_model_differences
+from bench.flops import flops_per_epoch
+from bench.report import ratios, table
+from bench.run import check_same_model
+from bench.settings import PEER_SETTINGS, at_peer_settings
+from bench.turns import TURNS, interleaved, pass_turn, take_turn
+from stages.errors import UserError
+from stages.model import build_model
+from stages.params import PrepareParams, TrainParams, load_params
 from stages.prepare import run as prepare
-from tests.conftest import write_mirror
+from tests.helpers import write_mirror
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = """
 import json, sys, time
-from bench.run import pass_turn, take_turn
+from bench.turns import pass_turn, take_turn
 name, epochs, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 take_turn()
 for epoch in range(epochs):
@@ -77,6 +89,181 @@ def test_outside_the_bench_a_worker_waits_for_no_one(monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # would end a waiting worker
     take_turn()
     pass_turn()
+
+
+def hand_count(cell: str, units: int, layers: int, bidirectional: bool, samples: int) -> float:
+    """The bench's former formula over params, kept here as an independent count: matmul
+    FLOPs of an epoch (3x the forward) of our model on 28 rows of 28 pixels."""
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[cell]
+    directions = 2 if bidirectional else 1
+    width, forward = 28, 0
+    for _ in range(layers):
+        forward += directions * 28 * 2 * gates * units * (width + units)
+        width = units * directions
+    return 3.0 * samples * (forward + 2 * width * 10)
+
+
+def train_params(**changes: object) -> TrainParams:
+    return dataclasses.replace(load_params(ROOT / "params.yaml").train, **changes)
+
+
+def test_the_peers_lstm_128_is_074_tflop_per_epoch_of_55000_images() -> None:
+    flops = flops_per_epoch(peer.build_model(), 55_000)
+    # Per image: 28 steps of (28 + 128) x 512 weights, then 128 x 10; x 2 per multiply-add.
+    assert flops == 3 * 55_000 * (28 * 2 * (28 + 128) * 512 + 2 * 128 * 10)
+    assert round(flops / 1e12, 2) == 0.74
+
+
+@pytest.mark.parametrize(
+    ("cell", "layers", "bidirectional"),
+    [
+        ("lstm", 1, False),
+        ("gru", 1, False),
+        ("simple_rnn", 1, False),
+        ("lstm", 3, False),
+        ("lstm", 1, True),
+        ("gru", 2, True),
+        ("simple_rnn", 2, True),
+    ],
+)
+def test_our_models_flops_follow_cell_depth_and_directions(
+    cell: str, layers: int, bidirectional: bool
+) -> None:
+    # Dropout layers (train.dropout in params.yaml) are in the model and count nothing.
+    params = train_params(cell=cell, units=6, layers=layers, bidirectional=bidirectional)
+    model = build_model(params, steps_per_epoch=10)
+    assert flops_per_epoch(model, 1000) == hand_count(cell, 6, layers, bidirectional, 1000)
+
+
+def test_gates_and_directions_scale_the_recurrent_work() -> None:
+    def recurrent(cell: str, bidirectional: bool = False) -> float:
+        params = train_params(cell=cell, units=8, layers=1, bidirectional=bidirectional)
+        dense = 3 * 2 * 8 * (2 if bidirectional else 1) * 10
+        return flops_per_epoch(build_model(params, steps_per_epoch=10), 1) - dense
+
+    lstm = recurrent("lstm")
+    assert recurrent("gru") == 3 / 4 * lstm
+    assert recurrent("simple_rnn") == 1 / 4 * lstm
+    assert recurrent("lstm", bidirectional=True) == 2 * lstm
+
+
+def test_a_conv1d_front_end_is_counted_and_shortens_the_sequence() -> None:
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            keras.layers.Conv1D(8, 3),  # 26 steps of 8 channels, each a 3 x 28 dot product
+            keras.layers.LSTM(4),
+            keras.layers.Dense(10),
+        ]
+    )
+    conv = 2 * (3 * 28) * (26 * 8)
+    lstm = 26 * 2 * (8 + 4) * 4 * 4
+    assert flops_per_epoch(model, 1) == 3 * (conv + lstm + 2 * 4 * 10)
+
+
+def test_a_layer_it_cannot_count_stops_the_count() -> None:
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            keras.layers.LayerNormalization(name="norm"),
+            keras.layers.LSTM(4),
+            keras.layers.Dense(10),
+        ]
+    )
+    with pytest.raises(ValueError, match=r"layer 'norm' \(LayerNormalization\)"):
+        flops_per_epoch(model, 1)
+
+
+def test_ours_at_the_peers_settings_keeps_only_epochs_and_seed_from_params() -> None:
+    train = train_params(units=7, dropout=0.3, batch_size=64, epochs=3, seed=5)
+    ours = at_peer_settings(train)
+    assert dataclasses.asdict(ours) == PEER_SETTINGS | {"epochs": 3, "seed": 5}
+
+
+def test_a_train_option_with_no_peer_setting_stops_the_bench() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class WithFrontEnd(TrainParams):
+        front_end: str = "conv1d"
+
+    train = WithFrontEnd(**dataclasses.asdict(train_params()))
+    with pytest.raises(UserError, match=r"no peer setting for train\.front_end"):
+        at_peer_settings(train)
+
+
+def test_a_peer_setting_for_a_removed_option_stops_the_bench(monkeypatch) -> None:
+    monkeypatch.setitem(PEER_SETTINGS, "front_end", "none")
+    with pytest.raises(UserError, match=r"train\.front_end, which params.yaml no longer has"):
+        at_peer_settings(train_params())
+
+
+def test_ours_at_the_peers_settings_builds_the_peers_model(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert peer_model_differences() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "difference"),
+    [
+        ("units", 64, "layer 1 (LSTM) units is 128 in the peer's, 64 in ours"),
+        ("units", 64, "layer 1 (LSTM) parameters is 80384 in the peer's, 23808 in ours"),
+        ("cell", "gru", "layers are LSTM, Dense in the peer's, GRU, Dense in ours"),
+        ("dropout", 0.1, "layers are LSTM, Dense in the peer's, LSTM, Dropout, Dense in ours"),
+        ("learning_rate", 2e-3, "compile optimizer.learning_rate is 0.0010000000474974513"),
+        ("clipnorm", 1.0, "compile optimizer.clipnorm is None in the peer's, 1.0 in ours"),
+        ("batch_size", 256, "batch size is 128 in the peer's, 256 in ours"),
+    ],
+)
+def test_a_setting_that_differs_from_the_peer_is_named(
+    monkeypatch, key: str, value: object, difference: str
+) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setitem(PEER_SETTINGS, key, value)
+    assert any(line.startswith(difference) for line in peer_model_differences())
+
+
+def test_the_bench_stops_with_one_line_when_the_models_differ(monkeypatch) -> None:
+    def check_worker(differences: list[str]) -> None:
+        result = {"check": {"differences": differences}}
+        monkeypatch.setattr("bench.run.interleaved", lambda commands: result)
+        check_same_model()
+
+    check_worker([])
+    with pytest.raises(UserError) as error:
+        check_worker(["layer 1 (LSTM) units is 128 in the peer's, 64 in ours", "batch size"])
+    assert str(error.value).splitlines() == [
+        "ours at the peer's settings is not the peer's model (bench/settings.py against "
+        "bench/peer.py): layer 1 (LSTM) units is 128 in the peer's, 64 in ours; batch size"
+    ]
+
+
+def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
+    def run(seconds: list[float], accuracy: list[float]) -> dict:
+        return {
+            "seconds": seconds,
+            "accuracy": accuracy,
+            "final": accuracy[-1],
+            "flops": 1.2e12,
+            "samples": 60_000,
+        }
+
+    runs = {
+        "peer": run([10.0, 30.0, 12.0], [0.9, 0.98, 0.985]),
+        "ours-peer": run([8.0, 8.0, 8.0], [0.9, 0.98, 0.99]),
+        "ours": run([6.0, 6.0], [0.991, 0.995]),
+    }
+    lines = table(runs, peak=200.0).splitlines()
+    assert lines[2:] == [
+        "| peer: plain Keras script | 3 | 12.00 | 5,000 | 100 | 50% | 98.50% | not reached "
+        "| 52 s |",
+        "| ours at the peer's settings | 3 | 8.00 | 7,500 | 150 | 75% | 99.00% | 24 s | 24 s |",
+        "| ours, params.yaml | 2 | 6.00 | 10,000 | 200 | 100% | 99.50% | 6 s | 12 s |",
+    ]
+    assert ratios(runs) == [
+        "ours at the peer's settings, speed (peer median s/epoch / ours): 1.50",
+        "ours (params.yaml) training time / peer's: 0.23",
+        "test accuracy, ours - peer: +1.00 points",
+        "ours: time to 99.0% / peer's training time: 0.12",
+    ]
 
 
 @pytest.mark.slow  # three trainings and a matmul peak, each in its own process

@@ -1,0 +1,82 @@
+"""What `make bench` prints: the machine, a Markdown table of the three runs, and ratios.
+
+Medians per epoch, because some epochs on these shared machines take twice as long; ratios
+to the peer, because only runs measured side by side in one bench compare (README, Speed).
+"""
+
+import os
+import platform
+import statistics
+from pathlib import Path
+
+TARGET = 0.99
+NAMES = {
+    "peer": "peer: plain Keras script",
+    "ours-peer": "ours at the peer's settings",
+    "ours": "ours, params.yaml",
+}
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one (Linux), else what Python knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, platform.processor())
+
+
+def machine_line(cpu: str, quick: bool, size: int, peaks: list[dict[str, float]]) -> str:
+    """The first line: the machine and its best measured matmul peaks."""
+    return (
+        f"machine: {cpu}, {os.cpu_count()} cores; {'quick mode, ' if quick else ''}"
+        f"matmul peak (TensorFlow, {size}x{size}): "
+        f"float32 {max(p['float32'] for p in peaks):.0f} GFLOP/s, "
+        f"bfloat16 {max(p['bfloat16'] for p in peaks):.0f} GFLOP/s"
+    )
+
+
+def time_to_target(run: dict) -> float | None:
+    """Training seconds until the test accuracy first reached TARGET; None if it never did."""
+    elapsed = 0.0
+    for seconds, accuracy in zip(run["seconds"], run["accuracy"], strict=True):
+        elapsed += seconds
+        if accuracy >= TARGET:
+            return elapsed
+    return None
+
+
+def table(runs: dict[str, dict], peak: float) -> str:
+    """One Markdown row per run, GFLOP/s read against the float32 `peak`."""
+    lines = [
+        "| run | epochs | median s/epoch | samples/s | GFLOP/s | % of f32 peak "
+        "| test accuracy | time to 99.0% | training time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, run in runs.items():
+        median = statistics.median(run["seconds"])
+        gflops = run["flops"] / median / 1e9
+        reached = time_to_target(run)
+        lines.append(
+            f"| {NAMES[key]} | {len(run['seconds'])} | {median:.2f} "
+            f"| {run['samples'] / median:,.0f} | {gflops:.0f} | {100 * gflops / peak:.0f}% "
+            f"| {100 * run['final']:.2f}% "
+            f"| {'not reached' if reached is None else f'{reached:.0f} s'} "
+            f"| {sum(run['seconds']):.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(runs: dict[str, dict]) -> list[str]:
+    """The lines under the table: ours against the peer, at its settings and at ours."""
+    peer, ours, same = runs["peer"], runs["ours"], runs["ours-peer"]
+    peer_time = sum(peer["seconds"])
+    lines = [
+        "ours at the peer's settings, speed (peer median s/epoch / ours): "
+        f"{statistics.median(peer['seconds']) / statistics.median(same['seconds']):.2f}",
+        f"ours (params.yaml) training time / peer's: {sum(ours['seconds']) / peer_time:.2f}",
+        f"test accuracy, ours - peer: {100 * (ours['final'] - peer['final']):+.2f} points",
+    ]
+    reached = time_to_target(ours)
+    if reached is not None:
+        lines.append(f"ours: time to 99.0% / peer's training time: {reached / peer_time:.2f}")
+    return lines
