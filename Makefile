@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test check lint format lock bench report quick
+.PHONY: repro test check lint format lock bench report quick figures plots
 
 $(BIN)/dvc: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,17 @@ QUICK_RUN := -S prepare.train_limit=2000 -S train.epochs=2 -S train.batch_size=3
 quick: $(BIN)/dvc
 	@dvc exp run $(QUICK_RUN) >&2
 	@python -m stages.report --base HEAD --floor
+
+# The pictures in README and docs/ (docs/img/), rendered offline from dvc.yaml's plots of
+# the committed run; tests/test_docs.py checks they show the run that dvc.lock records.
+figures: $(BIN)/dvc
+	python -m stages.figures
+
+# `dvc plots show` into a page that works offline: Vega bundled into the page, no CDN.
+OFFLINE_TEMPLATE := .dvc/tmp/offline.html
+plots: $(BIN)/dvc
+	python -m stages.figures --offline $(OFFLINE_TEMPLATE)
+	dvc plots show --html-template $(OFFLINE_TEMPLATE)
 
 lint: $(BIN)/dvc
 	ruff check .

@@ -1,7 +1,7 @@
 """What `make bench` prints: the machine, a Markdown table of the three runs, and ratios.
 
 Medians per epoch, because some epochs on these shared machines take twice as long; ratios
-to the peer, because only runs measured side by side in one bench compare (README, Speed).
+to the peer, because only runs measured side by side in one bench compare (docs/performance.md).
 """
 
 import os

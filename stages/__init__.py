@@ -22,6 +22,7 @@ REQUIRED = (
     "PIL",
     "tensorflow",
     "tqdm",
+    "vl_convert",
     "yaml",
 )
 

@@ -51,7 +51,7 @@ def task(distribution: str, environ: Mapping[str, str] = os.environ) -> Task:
         raise UserError(
             "train.distribution is multi_worker but TF_CONFIG is not set: set it on every "
             'worker, e.g. {"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
-            '"task": {"type": "worker", "index": 0}} (see README, Beyond one machine)'
+            '"task": {"type": "worker", "index": 0}} (see docs/scaling.md)'
         )
     try:
         config = json.loads(raw)

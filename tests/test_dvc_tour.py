@@ -10,12 +10,13 @@ import pytest
 
 from tests.e2e import experiments, sh
 
-CURVES = {"Training curves", "Accuracy per epoch"}  # dvc.yaml's top-level plots
+CURVES = {"Training curves", "Accuracy per epoch"}  # dvc.yaml's top-level plots, with
+MISTAKES = "Mistakes"  # the confusion matrix without its diagonal (.dvc/plots/mistakes.json)
 CONFUSION, F1, GALLERY = "reports/predictions.csv", "reports/classes.csv", "reports/errors.png"
-PLOTS = CURVES | {CONFUSION, F1}  # evaluate's own plots are named by their paths
+PLOTS = CURVES | {MISTAKES, CONFUSION, F1}  # evaluate's own plots are named by their paths
 
 
-def test_plots_show_renders_all_five_plots(repo: Path, tmp_path: Path) -> None:
+def test_plots_show_renders_all_six_plots(repo: Path, tmp_path: Path) -> None:
     shown = json.loads(sh(repo, "dvc", "plots", "show", "--json", "-o", str(tmp_path)).stdout)
     plots = shown["data"]
     assert set(plots) == PLOTS | {GALLERY}
@@ -25,6 +26,10 @@ def test_plots_show_renders_all_five_plots(repo: Path, tmp_path: Path) -> None:
     confusion = plots[CONFUSION][0]["content"]["data"]["values"]
     assert len(confusion) == 200 and {"actual", "predicted"} <= set(confusion[0])
     assert len(plots[F1][0]["content"]["data"]["values"]) == 10
+    mistakes = plots[MISTAKES][0]["content"]
+    pairs = [(row["actual"], row["predicted"]) for row in mistakes["data"]["values"]]
+    assert pairs == [(row["actual"], row["predicted"]) for row in confusion]  # same rows
+    assert "datum['predicted'] === datum['actual'] ? null" in json.dumps(mistakes)
     image = Path(plots[GALLERY][0]["url"])
     assert image.read_bytes() == (repo / GALLERY).read_bytes()
     sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "html"))

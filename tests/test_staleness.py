@@ -1,6 +1,6 @@
-"""README's staleness table, checked row by row against DVC's status and the real `dvc repro`.
+"""The staleness table, checked row by row against DVC's status and the real `dvc repro`.
 
-The table in README.md is the one source: this test parses it, checks that it covers every
+The table in docs/guarantees.md is the one source: this test parses it, checks that it covers every
 leaf key of params.yaml and every code file under stages/, and then, for each row, edits
 that one thing in the reproduced e2e repo and asserts that DVC's status (asked in this
 process, as `dvc status` asks it) names exactly the "stale at once" stages. For one row
@@ -22,7 +22,7 @@ from stages.params import Params, ReportParams
 from tests.e2e import ROOT, ran, set_params, sh, stale
 
 TABLE = re.compile(r"<!-- staleness:start -->(.*?)<!-- staleness:end -->", re.S)
-ROW = re.compile(r"^\| `([^`]+)` \| ([^|]+) \| ([^|]+) \|$", re.M)
+ROW = re.compile(r"^\| (?:any )?`([^`]+)`(?: key)? \| ([^|]+) \| ([^|]+) \|$", re.M)
 
 
 def stage_set(cell: str) -> frozenset[str]:
@@ -30,12 +30,25 @@ def stage_set(cell: str) -> frozenset[str]:
 
 
 def table() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
-    section = TABLE.search((ROOT / "README.md").read_text())
-    assert section, "README.md lacks the staleness table markers"
-    rows = ROW.findall(section.group(1))
+    section = TABLE.search((ROOT / "docs/guarantees.md").read_text())
+    assert section, "docs/guarantees.md lacks the staleness table markers"
+    rows = [
+        (key, now, later)
+        for row in ROW.findall(section.group(1))
+        for key, now, later in expanded(*row)
+    ]
     subjects = [subject for subject, _, _ in rows]
     assert len(subjects) == len(set(subjects)), "a row appears twice"
     return {subject: (stage_set(now), stage_set(later)) for subject, now, later in rows}
+
+
+def expanded(subject: str, now: str, later: str) -> list[tuple[str, str, str]]:
+    """A `SECTION.*` row as one row per key of that section in params.yaml."""
+    if not subject.endswith(".*"):
+        return [(subject, now, later)]
+    section = subject.removesuffix(".*")
+    keys = yaml.safe_load((ROOT / "params.yaml").read_text())[section]
+    return [(f"{section}.{key}", now, later) for key in keys]
 
 
 def leaf_keys(node: dict, prefix: str = "") -> set[str]:
@@ -71,7 +84,8 @@ def descendants(stages: frozenset[str]) -> frozenset[str]:
 def test_table_covers_every_param_key_and_code_file_and_nothing_else() -> None:
     params = leaf_keys(yaml.safe_load((ROOT / "params.yaml").read_text()))
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    declared = {key for stage in pipeline.values() for key in stage.get("params", [])}
+    sections = {section for stage in pipeline.values() for section in stage.get("params", [])}
+    declared = {key for key in params if key.split(".")[0] in sections}
     gates = {f"report.{f.name}" for f in fields(ReportParams)}  # read by stages/report.py
     unread = sorted(params - declared - gates)
     assert not unread, f"params.yaml keys read by no stage: {', '.join(unread)}"

@@ -1,0 +1,114 @@
+"""The committed run's plots as pictures for README and docs/, and a page that works offline.
+
+`dvc plots show` draws dvc.yaml's plots into a page that loads Vega from a CDN: blank
+behind a firewall, and of no use in Markdown. This takes the same filled-in Vega-Lite specs
+(`dvc plots show --json`) and renders them with vl-convert, which needs no browser and no
+network:
+
+    python -m stages.figures              docs/img/*.png and docs/img/figures.json
+    python -m stages.figures --offline F  an HTML template with Vega bundled, for
+                                          `dvc plots show --html-template F`
+
+figures.json records, for each picture, the dvc.lock hash of the output it was drawn from
+and the picture's own SHA-256, so a test can tell when the pictures no longer show the
+committed run. Not a pipeline stage: it reads results and writes documentation only.
+"""
+
+import argparse
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from stages.errors import UserError, cli
+
+IMAGES = Path("docs/img")
+MANIFEST = IMAGES / "figures.json"
+# dvc.yaml plot name -> (picture, the pipeline output whose data it draws)
+FIGURES = {
+    "Training curves": ("training-curves.png", "reports/train"),
+    "Accuracy per epoch": ("accuracy.png", "reports/train"),
+    "Mistakes": ("mistakes.png", "reports/predictions.csv"),
+}
+# DVC's own page, with its CDN <script> tags replaced by the bundle.
+PAGE = """<!DOCTYPE html>
+<html>
+<head>
+    <meta charset="utf-8">
+    <title>DVC Plot</title>
+    <script>{bundle}</script>
+    <style>table {{ border-spacing: 15px; }}</style>
+</head>
+<body>
+    {{plot_divs}}
+</body>
+</html>
+"""
+
+
+def plot_specs() -> dict[str, dict]:
+    """dvc.yaml's plots of the workspace, as the Vega-Lite specs `dvc plots show` draws."""
+    shown = subprocess.run(
+        ["dvc", "plots", "show", "--json"], capture_output=True, text=True, check=False
+    )
+    if shown.returncode:
+        raise UserError(f"dvc plots show --json failed: {shown.stderr.strip()}")
+    plots = json.loads(shown.stdout)["data"]
+    missing = [name for name in FIGURES if not plots.get(name)]
+    if missing:
+        raise UserError(f"no data for {', '.join(missing)}: run `dvc repro` or `dvc pull` first")
+    return {name: plots[name][0]["content"] for name in FIGURES}
+
+
+def locked_hashes(lock: Path = Path("dvc.lock")) -> dict[str, str]:
+    """Every stage output's hash as dvc.lock records it, by path."""
+    stages = yaml.safe_load(lock.read_text())["stages"]
+    return {out["path"]: out["md5"] for stage in stages.values() for out in stage.get("outs", [])}
+
+
+def render(specs: dict[str, dict], folder: Path) -> dict[str, dict[str, str]]:
+    """Write each picture into folder; return the manifest entries."""
+    import vl_convert
+
+    hashes = locked_hashes()
+    manifest = {}
+    for name, (picture, source) in FIGURES.items():
+        png = vl_convert.vegalite_to_png(specs[name], scale=1)
+        (folder / picture).write_bytes(png)
+        manifest[picture] = {
+            "plot": name,
+            "source": source,
+            "source_md5": hashes[source],
+            "sha256": hashlib.sha256(png).hexdigest(),
+        }
+    return manifest
+
+
+def offline_template() -> str:
+    """DVC's HTML page with Vega, Vega-Lite and Vega-Embed inlined instead of fetched."""
+    import vl_convert
+
+    return PAGE.format(bundle=vl_convert.javascript_bundle())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--offline", type=Path, metavar="FILE", help="write the offline HTML template instead"
+    )
+    args = parser.parse_args()
+    if args.offline:
+        args.offline.parent.mkdir(parents=True, exist_ok=True)
+        args.offline.write_text(offline_template())
+        return
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    manifest = render(plot_specs(), IMAGES)
+    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+    for picture in manifest:
+        print(IMAGES / picture)
+
+
+if __name__ == "__main__":
+    cli(main)
