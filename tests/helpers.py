@@ -121,3 +121,19 @@ def write_prepared(out: Path) -> Path:
         write_mirror(raw, gz=False)
         prepare(tiny_params().prepare, raw, out, Path(scratch) / "data.json")
     return out
+
+
+def train_into(params: TrainParams, root: Path, name: str) -> dict[str, list[float]]:
+    """The train stage on root/data/prepared (as write_prepared leaves it), every output
+    under root/name; Keras' per-epoch metrics."""
+    from stages.train import run
+
+    out = root / name
+    return run(
+        params,
+        data_dir=root / "data/prepared",
+        model_path=out / "model.keras",
+        log_dir=out / "logs",
+        summary_path=out / "train.json",
+        checkpoint_dir=out / "ck",
+    )

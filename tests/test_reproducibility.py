@@ -59,22 +59,13 @@ threads = int(sys.argv[1])
 tf.config.threading.set_intra_op_parallelism_threads(threads)
 tf.config.threading.set_inter_op_parallelism_threads(threads)
 import keras
-from stages.train import run
-from tests.helpers import tiny_train
+from tests.helpers import tiny_train, train_into
 root = Path(sys.argv[2])
 params = tiny_train(
     units=16, epochs=2, batch_size=32, dropout=0.2, lr_schedule="cosine", clipnorm=1.0
 )
-out = root / str(threads)
-run(
-    params,
-    data_dir=root / "data/prepared",
-    model_path=out / "m.keras",
-    log_dir=out / "logs",
-    summary_path=out / "t.json",
-    checkpoint_dir=out / "ck",
-)
-model = keras.saving.load_model(out / "m.keras")
+train_into(params, root, str(threads))
+model = keras.saving.load_model(root / str(threads) / "model.keras")
 print(hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest())
 """
 

@@ -12,27 +12,13 @@ from stages.dataset import load_split, save_split
 from stages.errors import UserError
 from stages.evaluate import draw_gallery, per_class, worst_errors
 from stages.evaluate import run as evaluate
-from stages.params import TrainParams
 from stages.resume import Checkpoint
-from stages.train import epoch_images, run
-from tests.helpers import tiny_params, tiny_train
-
-
-def train(params: TrainParams, root: Path, name: str) -> dict:
-    """Run the train stage on root/data/prepared with every output under root/name."""
-    out = root / name
-    return run(
-        params,
-        data_dir=root / "data/prepared",
-        model_path=out / "model.keras",
-        log_dir=out / "logs",
-        summary_path=out / "train.json",
-        checkpoint_dir=out / "ck",
-    )
+from stages.train import epoch_images
+from tests.helpers import tiny_params, tiny_train, train_into
 
 
 def train_tiny(root: Path, name: str) -> dict:
-    return train(tiny_train(), root, name)
+    return train_into(tiny_train(), root, name)
 
 
 def test_training_learns_logs_and_is_deterministic(prepared) -> None:
@@ -48,7 +34,7 @@ def test_training_learns_logs_and_is_deterministic(prepared) -> None:
 
 def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
     params = tiny_train(units=8, epochs=30, patience=1, learning_rate=0.5, optimizer="sgd")
-    history = train(params, prepared, "es")
+    history = train_into(params, prepared, "es")
     assert len(history["val_accuracy"]) < 30
     model = keras.saving.load_model(prepared / "es/model.keras")
     x, y = load_split(prepared / "data/prepared/val")
@@ -179,7 +165,7 @@ def test_shifts_move_whole_images_within_the_limit_and_only_when_asked() -> None
 def test_bidirectional_gru_and_simple_rnn_train_too(prepared) -> None:
     for cell, layer in (("gru", "GRU"), ("simple_rnn", "SimpleRNN")):
         params = tiny_train(cell=cell, bidirectional=True, units=8, epochs=2, augment_shift=1)
-        history = train(params, prepared, cell)
+        history = train_into(params, prepared, cell)
         assert len(history["loss"]) == 2
         model = keras.saving.load_model(prepared / cell / "model.keras", safe_mode=True)
         assert type(model.layers[1]).__name__ == "Bidirectional"
