@@ -49,8 +49,11 @@ def describe(changes: list, stage: "Stage", upstream: list["Stage"]) -> list[str
             continue
         for kind, entries in change.items():
             for path, status in entries.items():
-                if isinstance(status, dict):  # a params file: {key: status}
-                    reasons += [f"{path} {key} {what}" for key, what in status.items()]
+                if isinstance(status, dict):  # a params file: {key or section: status}
+                    for key, what in status.items():
+                        leaves = what == "modified" and changed_leaves(stage, path, key)
+                        changed = leaves or {key: what}
+                        reasons += [f"{path} {leaf} {how}" for leaf, how in changed.items()]
                 elif status not in MISSING:
                     reasons.append(f"{'output ' if kind == 'changed outs' else ''}{path} {status}")
                     named.add(path)
@@ -63,3 +66,27 @@ def describe(changes: list, stage: "Stage", upstream: list["Stage"]) -> list[str
         if dep.fs_path == out.fs_path and dep.hash_info != out.hash_info
     ]
     return reasons or ["dvc.lock does not match its definition in dvc.yaml"]
+
+
+def changed_leaves(stage: "Stage", path: str, key: str) -> dict[str, str]:
+    """The keys under a tracked section whose values differ from dvc.lock's, each with how:
+    DVC reports a whole section as one "modified" entry, which would not say what changed."""
+    dep = next(dep for dep in stage.params if str(dep) == path)
+    locked = _leaves((dep.hash_info.value or {}).get(key), key)
+    current = _leaves(dep.read_params().get(key), key)
+    return {
+        leaf: "new" if leaf not in locked else "deleted" if leaf not in current else "modified"
+        for leaf in sorted(locked.keys() | current.keys())
+        if locked.get(leaf) != current.get(leaf)
+    }
+
+
+def _leaves(value: object, prefix: str) -> dict[str, object]:
+    """A params section as {dotted key: value}; a plain value as {prefix: value}."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    return {
+        leaf: inner
+        for name, child in value.items()
+        for leaf, inner in _leaves(child, f"{prefix}.{name}").items()
+    }
