@@ -6,6 +6,9 @@ behind a firewall, and of no use in Markdown. This takes the same filled-in Vega
 network:
 
     python -m stages.figures              docs/img/*.png and docs/img/figures.json
+    python -m stages.figures --compare REV...
+                                          docs/img/rows-compared.png: the accuracy after
+                                          each row of several revisions or experiments
     python -m stages.figures --offline F  an HTML template with Vega bundled, for
                                           `dvc plots show --html-template F`
 
@@ -31,7 +34,9 @@ FIGURES = {
     "Training curves": ("training-curves.png", "reports/train"),
     "Accuracy per epoch": ("accuracy.png", "reports/train"),
     "Mistakes": ("mistakes.png", "reports/predictions.csv"),
+    "reports/rows.csv": ("rows.png", "reports/rows.csv"),
 }
+ROWS_PLOT, COMPARED = "reports/rows.csv", "rows-compared.png"
 # DVC's own page, with its CDN <script> tags replaced by the bundle.
 PAGE = """<!DOCTYPE html>
 <html>
@@ -48,13 +53,13 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def plot_specs() -> dict[str, dict]:
-    """dvc.yaml's plots of the workspace, as the Vega-Lite specs `dvc plots show` draws."""
-    shown = subprocess.run(
-        ["dvc", "plots", "show", "--json"], capture_output=True, text=True, check=False
-    )
+def plot_specs(revisions: list[str] | None = None) -> dict[str, dict]:
+    """dvc.yaml's plots as the Vega-Lite specs `dvc plots show` draws (of the workspace), or
+    `dvc plots diff` (of several revisions or experiments, overlaid)."""
+    command = ["dvc", "plots", "diff", *revisions] if revisions else ["dvc", "plots", "show"]
+    shown = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
     if shown.returncode:
-        raise UserError(f"dvc plots show --json failed: {shown.stderr.strip()}")
+        raise UserError(f"{' '.join(command)} --json failed: {shown.stderr.strip()}")
     plots = json.loads(shown.stdout)["data"]
     missing = [name for name in FIGURES if not plots.get(name)]
     if missing:
@@ -98,7 +103,17 @@ def main() -> None:
     parser.add_argument(
         "--offline", type=Path, metavar="FILE", help="write the offline HTML template instead"
     )
+    parser.add_argument(
+        "--compare", nargs="+", metavar="REV", help="overlay these revisions' rows plots"
+    )
     args = parser.parse_args()
+    if args.compare:
+        import vl_convert
+
+        spec = plot_specs(args.compare)[ROWS_PLOT]
+        (IMAGES / COMPARED).write_bytes(vl_convert.vegalite_to_png(spec, scale=1))
+        print(IMAGES / COMPARED)
+        return
     if args.offline:
         args.offline.parent.mkdir(parents=True, exist_ok=True)
         args.offline.write_text(offline_template())

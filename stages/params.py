@@ -74,6 +74,11 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class ExplainParams:
+    batch_size: int = _allowed(min=1)
+
+
+@dataclass(frozen=True)
 class ReportParams:
     """Read by `python -m stages.report` (the CI gates), not by a pipeline stage."""
 
@@ -87,6 +92,7 @@ class Params:
     prepare: PrepareParams
     train: TrainParams
     evaluate: EvaluateParams
+    explain: ExplainParams
     report: ReportParams
 
 

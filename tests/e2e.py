@@ -95,7 +95,7 @@ def make_repo(base: Path) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "copy")
     first = sh(repo, "dvc", "repro")
-    assert ran(first.stdout) == ["download", "prepare", "train", "evaluate"]
+    assert ran(first.stdout) == ["download", "prepare", "train", "evaluate", "explain"]
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "run")
     return repo

@@ -13,13 +13,14 @@ from tests.e2e import experiments, sh
 CURVES = {"Training curves", "Accuracy per epoch"}  # dvc.yaml's top-level plots, with
 MISTAKES = "Mistakes"  # the confusion matrix without its diagonal (.dvc/plots/mistakes.json)
 CONFUSION, F1, GALLERY = "reports/predictions.csv", "reports/classes.csv", "reports/errors.png"
-PLOTS = CURVES | {MISTAKES, CONFUSION, F1}  # evaluate's own plots are named by their paths
+ROWS, READING = "reports/rows.csv", "reports/reading.png"  # explain's own plots
+PLOTS = CURVES | {MISTAKES, CONFUSION, F1, ROWS}  # stages' own plots are named by their paths
 
 
-def test_plots_show_renders_all_six_plots(repo: Path, tmp_path: Path) -> None:
+def test_plots_show_renders_every_declared_plot(repo: Path, tmp_path: Path) -> None:
     shown = json.loads(sh(repo, "dvc", "plots", "show", "--json", "-o", str(tmp_path)).stdout)
     plots = shown["data"]
-    assert set(plots) == PLOTS | {GALLERY}
+    assert set(plots) == PLOTS | {GALLERY, READING}
     curves = plots["Training curves"][0]["content"]["data"]["values"]
     assert {row["filename"] for row in curves} == {"train/loss.tsv", "eval/loss.tsv"}
     assert len(curves) == 2 * 6  # train and validation, one row per epoch
@@ -30,6 +31,8 @@ def test_plots_show_renders_all_six_plots(repo: Path, tmp_path: Path) -> None:
     pairs = [(row["actual"], row["predicted"]) for row in mistakes["data"]["values"]]
     assert pairs == [(row["actual"], row["predicted"]) for row in confusion]  # same rows
     assert "datum['predicted'] === datum['actual'] ? null" in json.dumps(mistakes)
+    rows = plots[ROWS][0]["content"]["data"]["values"]
+    assert [int(row["rows_read"]) for row in rows] == list(range(1, 29))
     image = Path(plots[GALLERY][0]["url"])
     assert image.read_bytes() == (repo / GALLERY).read_bytes()
     sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "html"))

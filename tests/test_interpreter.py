@@ -13,7 +13,7 @@ from stages import REQUIRED
 from tests.e2e import BIN, clone, environment, sh, stale
 from tests.helpers import ROOT
 
-STAGES = ["download", "prepare", "train", "evaluate"]
+STAGES = ["download", "prepare", "train", "evaluate", "explain"]
 EVALUATE_GIT_OUTPUTS = ["classes.csv", "errors.png", "metrics.json", "predictions.csv"]
 
 

@@ -58,7 +58,7 @@ def test_a_killed_training_resumes_and_ends_with_the_same_model(restore) -> None
     assert not (repo / "models/model.keras").exists()  # never a model that looks complete
     resumed = sh(repo, "dvc", "repro")
     assert re.search(r"resuming after epoch [2-6] of 7", resumed.stdout)
-    assert ran(resumed.stdout) == ["train", "evaluate"]
+    assert ran(resumed.stdout) == ["train", "evaluate", "explain"]
     assert not (repo / "models/checkpoint").exists()
     resumed_model = model_hash(repo)
     uninterrupted = sh(repo, "dvc", "repro", "--force", "--no-run-cache", "--single-item", "train")

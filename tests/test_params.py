@@ -214,7 +214,7 @@ def test_dvc_yaml_code_deps_are_exactly_the_modules_each_stage_imports() -> None
     assert {d for d in stages["download"]["deps"] if d.endswith(".json")} == {"stages/mnist.json"}
 
 
-@pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate"])
+@pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate", "explain"])
 def test_bad_params_stop_a_stage_before_heavy_imports_and_outputs(
     tmp_path: Path, stage: str
 ) -> None:

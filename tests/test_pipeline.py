@@ -12,6 +12,8 @@ GIT_TRACKED = [
     "reports/classes.csv",
     "reports/predictions.csv",
     "reports/errors.png",
+    "reports/rows.csv",
+    "reports/reading.png",
 ]
 OUTPUTS = [*GIT_TRACKED, "reports/data.json", "models/model.keras", "data/prepared/test/y.npy"]
 
@@ -60,7 +62,7 @@ def test_a_bad_param_is_one_line_on_stderr_before_anything_runs(repo: Path) -> N
 
 
 def test_every_stage_is_restored_from_the_run_cache(tmp_path: Path, repo: Path) -> None:
-    """Change a param of the first two stages, repro (all four run), change it back, repro:
+    """Change a param of the first two stages, repro (all five run), change it back, repro:
     nothing runs, DVC restores each stage's outputs from its run-cache, byte for byte, git-
     tracked metrics and plots included (a `cache: false` output that is neither would turn
     the stage's run-cache off)."""
@@ -74,12 +76,13 @@ def test_every_stage_is_restored_from_the_run_cache(tmp_path: Path, repo: Path) 
         "prepare",
         "train",
         "evaluate",
+        "explain",
     ]
     (copy / "params.yaml").write_text(original)
     back = sh(copy, "dvc", "repro").stdout
     assert "Running stage" not in back
     assert re.findall(r"Stage '(\w+)' is cached - skipping run", back) == [
-        "download", "prepare", "train", "evaluate"
+        "download", "prepare", "train", "evaluate", "explain"
     ]  # fmt: skip
     assert {path: (copy / path).read_bytes() for path in OUTPUTS} == committed
     assert stale(copy) == set()

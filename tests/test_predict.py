@@ -1,5 +1,9 @@
 """`python -m stages.predict` on the e2e repo's trained model, and its one-line errors."""
 
+import io
+import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +86,78 @@ def test_wrong_shapes_and_float_arrays_are_refused(tmp_path: Path) -> None:
         read_digits(tmp_path / "scaled.npy")
     np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
     assert read_digits(tmp_path / "one.npy").shape == (1, 28, 28)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's signature, header and an empty data chunk: all Pillow reads before decoding."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"")
+
+
+def npy_header(shape: tuple[int, ...]) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "|u1", "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue()
+
+
+def small_png() -> bytes:
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("bomb.png", png_header(100_000, 100_000), "refused, far too large for a digit"),
+        ("wide.png", png_header(5000, 3000), r"expected 28x28 pixels .*, got 3000x5000$"),
+        ("cut.png", small_png()[:400], "not a readable PNG or JPEG image"),
+        (
+            "lying.npy",
+            npy_header((10**9, 28, 28)) + bytes(10),
+            "header declares 1000000000x28x28 pixels but the file holds 10 bytes",
+        ),
+        (
+            "lying-idx3-ubyte",
+            b"\x00\x00\x08\x03" + struct.pack(">3I", 10**6, 28, 28) + bytes(100),
+            "header declares 1000000x28x28 pixels but the file holds 100 bytes",
+        ),
+        ("empty.npy", b"\x93NUMPY", "not a readable .npy array"),
+    ],
+)
+def test_any_file_is_one_line_bounded_by_its_header(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    """A lying header costs nothing: its claim is checked before a pixel is read."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=expected):
+        read_digits(path)
+
+
+def test_an_object_array_is_refused_before_it_is_unpickled(tmp_path: Path) -> None:
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(UserError, match=r"expected uint8 pixels 0\.\.255, got object"):
+        read_digits(tmp_path / "objects.npy")
+
+
+def test_explain_prints_the_running_guess_after_each_row(repo: Path, tmp_path: Path) -> None:
+    x, _ = load_split(repo / "data/prepared/test")
+    path = write_png(tmp_path / "digit.png", np.rint(x[0] * 255).astype(np.uint8))
+    lines = sh(repo, "python", "-m", "stages.predict", "--explain", str(path)).stdout
+    lines = lines.splitlines()
+    assert [re.match(r"row (\d+): \d \(\d\.\d\d\)$", line)[1] for line in lines[:28]] == [
+        str(row) for row in range(1, 29)
+    ]
+    plain = sh(repo, "python", "-m", "stages.predict", str(path)).stdout.splitlines()
+    assert lines[28:] == plain  # the answer, as without --explain
+    assert lines[27].split()[2] == plain[0].split()[1]  # row 28's guess is the answer

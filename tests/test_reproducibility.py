@@ -20,7 +20,8 @@ def weights(path: Path) -> list[np.ndarray]:
 
 def assert_same_run(repo: Path, other: Path, reference_model: Path) -> None:
     assert (other / "dvc.lock").read_text() == (repo / "dvc.lock").read_text()
-    for report in ("metrics.json", "data.json", "classes.csv", "predictions.csv", "errors.png"):
+    reports = ("metrics.json", "data.json", "classes.csv", "predictions.csv", "errors.png")
+    for report in (*reports, "rows.csv", "reading.png"):
         assert (other / "reports" / report).read_bytes() == (repo / "reports" / report).read_bytes()
     ours, theirs = weights(reference_model), weights(other / "models/model.keras")
     assert len(ours) == len(theirs) > 0
@@ -34,7 +35,7 @@ def test_forced_rerun_reproduces_every_output_bit_for_bit(restore: Path, tmp_pat
     shutil.copy2(repo / "models/model.keras", model)
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     result = sh(repo, "dvc", "repro", "--force")
-    assert ran(result.stdout) == ["download", "prepare", "train", "evaluate"]
+    assert ran(result.stdout) == ["download", "prepare", "train", "evaluate", "explain"]
     assert sh(repo, "git", "status", "--porcelain").stdout == ""
     assert json.loads((repo / "reports/metrics.json").read_text()) == metrics
     assert_same_run(repo, repo, model)

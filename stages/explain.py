@@ -1,0 +1,152 @@
+"""Stage 5: watch the model read, one row at a time.
+
+Tutorials explain the LSTM's gates at length, train, and print one final accuracy. This
+shows what the trained network does while it reads a digit, as outputs DVC versions,
+plots and compares like any other:
+
+- reports/rows.csv: after k = 1..28 rows, the test accuracy of the answer the model would
+  give, and the mean probability it gives the true digit. Row 28 is the model's own
+  answer, so its accuracy is reports/metrics.json's, exactly (same formula, same
+  rounding). `dvc plots diff` overlays it across experiments: LSTM against GRU or a plain
+  RNN, say.
+- reports/reading.png: the first test digit of each class, beside the probability of each
+  digit after each row and the first recurrent layer's gates and state, row by row.
+
+A bidirectional model has read every row, from both ends, at every step, so it has no
+answer after row k: the table then has no rows and the picture says why.
+"""
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from stages.atomic import staged_file
+from stages.dataset import load_split
+from stages.errors import UserError, cli
+from stages.idx import NUM_CLASSES
+from stages.params import ExplainParams, load_params
+
+if TYPE_CHECKING:
+    import keras
+    from matplotlib.axes import Axes
+
+MODEL = Path("models/model.keras")
+TEST_DIR = Path("data/prepared/test")
+ROWS = Path("reports/rows.csv")
+PICTURE = Path("reports/reading.png")
+
+
+def per_row(probabilities: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
+    """Accuracy and mean true-digit probability after each row, from (N, rows, 10) answers.
+
+    Accuracy is 1 - errors / N rounded to 6 places, as evaluate computes it, so the last
+    row equals reports/metrics.json's test accuracy exactly.
+    """
+    count, rows, _ = probabilities.shape
+    errors = (probabilities.argmax(axis=2) != actual[:, None]).sum(axis=0)
+    true = probabilities[np.arange(count)[:, None], np.arange(rows), actual[:, None]]
+    return pd.DataFrame(
+        {
+            "rows_read": np.arange(1, rows + 1),
+            "accuracy": [round(1 - int(e) / count, 6) for e in errors],
+            "true_probability": np.round(true.astype(np.float64).mean(axis=0), 6),
+        }
+    )
+
+
+def first_of_each_class(actual: np.ndarray) -> list[int]:
+    """The index of the first test digit of each class, in class order."""
+    return [int(np.flatnonzero(actual == digit)[0]) for digit in range(NUM_CLASSES)]
+
+
+def draw_reading(
+    images: np.ndarray,
+    labels: np.ndarray,
+    answers: np.ndarray | None,
+    layer: "keras.layers.RNN",
+    path: Path,
+) -> None:
+    """One line of three panels per digit, sharing the rows as their vertical axis: the
+    image, the probability of each digit after each row, and the cell's mean signals.
+
+    Byte-stable like evaluate's gallery: fixed size and dpi, no "Software" stamp.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 2.2 * len(images) + 0.4), layout="constrained")
+    figure.suptitle("Read row by row: the digit, the answer after each row, the cell's signals")
+    grid = figure.subplots(len(images), 3, squeeze=False, width_ratios=[1, 1.2, 1.6])
+    for k, (image_axes, answer_axes, signal_axes) in enumerate(grid):
+        image_axes.imshow(images[k], cmap="gray", vmin=0, vmax=1)
+        image_axes.set_title(f"a {labels[k]}", fontsize=9)
+        image_axes.set_ylabel("row")
+        if answers is None:
+            answer_axes.text(0.5, 0.5, "bidirectional:\nno answer after row k", ha="center")
+            answer_axes.set_axis_off()
+        else:
+            answer_axes.imshow(answers[k], cmap="Blues", vmin=0, vmax=1, aspect="auto")
+            answer_axes.set_xticks(range(NUM_CLASSES))
+            answer_axes.set_title("probability of each digit", fontsize=9)
+        _draw_signals(signal_axes, layer, images[k])
+        if k == 0:
+            signal_axes.legend(fontsize=7, loc="lower right")
+    figure.savefig(path, format="png", dpi=72, metadata={"Software": None})
+
+
+def _draw_signals(axes: "Axes", layer: "keras.layers.RNN", rows: np.ndarray) -> None:
+    """Each gate's mean over the units, and the mean size of the state, after each row."""
+    from stages.reading import cell_signals
+
+    for name, values in cell_signals(layer, rows).items():
+        size = name in ("c", "h")
+        axes.plot(
+            np.abs(values).mean(axis=1) if size else values.mean(axis=1),
+            np.arange(len(rows)),
+            label=f"mean |{name}|" if size else f"{name} (mean)",
+        )
+    axes.set_ylim(len(rows) - 0.5, -0.5)  # row 1 on top, as in the image
+    axes.set_title(f"{type(layer).__name__} cell, mean over {layer.cell.units} units", fontsize=9)
+
+
+def run(
+    params: ExplainParams, *, model_path: Path, test_dir: Path, rows_path: Path, picture_path: Path
+) -> pd.DataFrame:
+    """Score the model after every row and draw the reading of a digit of each class."""
+    from stages.model import load_classifier
+    from stages.reading import first_recurrent, stepwise
+
+    model = load_classifier(model_path)
+    images, actual = load_split(test_dir)
+    chosen = first_of_each_class(actual)
+    try:
+        answers = stepwise(model).predict(images, batch_size=params.batch_size, verbose=0)
+    except UserError as refusal:  # bidirectional: no answer after row k
+        print(f"explain: {refusal}", flush=True)
+        table, answers = per_row(np.zeros((len(actual), 0, NUM_CLASSES)), actual), None
+    else:
+        table = per_row(answers, actual)
+    with staged_file(rows_path) as path:
+        table.to_csv(path, index=False, lineterminator="\n")
+    with staged_file(picture_path) as path:
+        picks = answers[chosen] if answers is not None else None
+        draw_reading(images[chosen], actual[chosen], picks, first_recurrent(model), path)
+    return table
+
+
+def main() -> None:
+    params = load_params()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
+    run(
+        params.explain,
+        model_path=MODEL,
+        test_dir=TEST_DIR,
+        rows_path=ROWS,
+        picture_path=PICTURE,
+    )
+
+
+if __name__ == "__main__":
+    cli(main)
