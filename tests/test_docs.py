@@ -22,6 +22,8 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
+
 from stages.figures import FIGURES, MANIFEST, locked_hashes, offline_template, plot_specs, render
 from tests.e2e import sh
 from tests.helpers import ROOT
@@ -35,13 +37,17 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def committed() -> dict[str, float]:
-    """The committed run's figures: reports/metrics.json, reports/train.json, and the size
-    of the test split they imply."""
+    """The committed run's figures: reports/metrics.json, reports/train.json, the size of
+    the test split they imply, and the rows after which reports/rows.csv passes 50%, 90%
+    and 99% accuracy."""
     test = json.loads((ROOT / "reports/metrics.json").read_text())["test"]
     training = json.loads((ROOT / "reports/train.json").read_text())["training"]
     figures = {f"test.{key}": value for key, value in test.items()}
     figures |= {f"training.{key}": value for key, value in training.items()}
     figures["test.size"] = round(test["errors"] / (1 - test["accuracy"]))
+    rows = pd.read_csv(ROOT / "reports/rows.csv")
+    for share in (50, 90, 99):  # the first row after which the answer is this accurate
+        figures[f"rows.passes_{share}"] = int(rows.rows_read[rows.accuracy >= share / 100].iloc[0])
     return figures
 
 
