@@ -45,8 +45,14 @@ def stepwise(model: keras.Model) -> keras.Model:
 
 
 def first_recurrent(model: keras.Model) -> keras.layers.RNN:
-    """The recurrent layer that reads the rows themselves."""
-    return next(layer for layer in model.layers if isinstance(layer, keras.layers.RNN))
+    """The recurrent layer that reads the rows themselves (of a bidirectional one, the
+    layer that reads them top-down)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            return layer.forward_layer
+        if isinstance(layer, keras.layers.RNN):
+            return layer
+    raise UserError(f"{model.name} has no recurrent layer")
 
 
 def cell_signals(layer: keras.layers.RNN, rows: np.ndarray) -> dict[str, np.ndarray]:

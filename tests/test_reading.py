@@ -2,17 +2,21 @@
 Keras itself; and the committed run's table against its test accuracy."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
+from stages.dataset import save_split
 from stages.errors import UserError
+from stages.evaluate import run as evaluate
 from stages.explain import first_of_each_class, per_row
-from stages.model import build_model
+from stages.explain import run as explain
+from stages.model import build_model, save_model
 from stages.reading import cell_signals, first_recurrent, stepwise
-from tests.helpers import ROOT, tiny_train
+from tests.helpers import ROOT, synthetic_digits, tiny_params, tiny_train
 
 RNG = np.random.default_rng(7)
 
@@ -82,3 +86,38 @@ def test_the_committed_run_reads_to_its_own_test_accuracy() -> None:
     assert rows["rows_read"].tolist() == list(range(1, 29))
     assert rows["accuracy"].iloc[-1] == accuracy
     assert rows["accuracy"].iloc[0] < 0.5 < rows["accuracy"].iloc[-1]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_stage_reads_to_evaluate_s_accuracy_or_says_why_not(
+    tmp_path: Path, bidirectional: bool
+) -> None:
+    """An untrained model on 60 synthetic digits: the last row is evaluate's accuracy, to
+    the digit; a bidirectional model gets a table without rows and still a picture."""
+    params = tiny_train(units=8, bidirectional=bidirectional)
+    save_model(with_random_weights(build_model(params, steps_per_epoch=1)), tmp_path / "m.keras")
+    images, labels = synthetic_digits(60, seed=5)
+    save_split(tmp_path / "test", images.astype(np.float32) / 255, labels)
+    table = explain(
+        tiny_params().explain,
+        model_path=tmp_path / "m.keras",
+        test_dir=tmp_path / "test",
+        rows_path=tmp_path / "rows.csv",
+        picture_path=tmp_path / "reading.png",
+    )
+    assert (tmp_path / "reading.png").read_bytes()[:4] == b"\x89PNG"
+    if bidirectional:
+        assert table.empty and (tmp_path / "rows.csv").read_text() == (
+            "rows_read,accuracy,true_probability\n"
+        )
+        return
+    metrics = evaluate(
+        tiny_params().evaluate,
+        model_path=tmp_path / "m.keras",
+        test_dir=tmp_path / "test",
+        metrics_path=tmp_path / "metrics.json",
+        classes_path=tmp_path / "classes.csv",
+        predictions_path=tmp_path / "predictions.csv",
+        gallery_path=tmp_path / "errors.png",
+    )
+    assert table["accuracy"].iloc[-1] == metrics["test"]["accuracy"]
