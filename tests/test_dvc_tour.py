@@ -3,12 +3,13 @@
 experiments. (`make report` and the CI gates: tests/test_gate.py.)"""
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import experiments, sh
+from tests.e2e import environment, experiments, sh
 
 CURVES = {"Training curves", "Accuracy per epoch"}  # dvc.yaml's top-level plots, with
 MISTAKES = "Mistakes"  # the confusion matrix without its diagonal (.dvc/plots/mistakes.json)
@@ -41,6 +42,15 @@ def test_plots_show_renders_every_declared_plot(repo: Path, tmp_path: Path) -> N
     assert "errors.png" in html
 
 
+def start_queue(repo: Path, workers: int) -> None:
+    """`dvc queue start`, its output not captured: the workers it starts inherit its output
+    pipes, and one that outlives the queue (seen once here) would hang a capturing call.
+    wait_for_queue then bounds the wait."""
+    command = ["dvc", "queue", "start", "-j", str(workers)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run(command, cwd=repo, env=environment(repo), check=True, **quiet)
+
+
 def wait_for_queue(repo: Path, seconds: float = 300) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -56,7 +66,7 @@ def test_experiments_run_queue_show_and_diff_their_plots(restore: Path, tmp_path
     sh(repo, "dvc", "exp", "run", "--queue", "-n", "units-16", "-S", "train.units=16")
     sh(repo, "dvc", "exp", "run", "--queue", "-S", "train.units=32")
     try:
-        sh(repo, "dvc", "queue", "start", "-j", "2")
+        start_queue(repo, workers=2)
         status = wait_for_queue(repo)
     finally:
         sh(repo, "dvc", "queue", "stop", check=False)
