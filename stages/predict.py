@@ -109,14 +109,15 @@ def load_idx(path: Path, head: bytes, size: int) -> np.ndarray:
     """IDX images; the dimensions in the header are checked, and against the file's size,
     before the pixels are read (parse_idx checks the rest)."""
     ndim = head[3] if len(head) > 3 else 0
-    if 1 <= ndim <= 3 and len(head) >= 4 + 4 * ndim:
-        shape = struct.unpack(f">{ndim}I", head[4 : 4 + 4 * ndim])
-        check_shape(path, shape)
-        if 4 + 4 * ndim + math.prod(shape) != size:
-            raise UserError(
-                f"{path}: header declares {'x'.join(map(str, shape))} pixels "
-                f"but the file holds {size - 4 - 4 * ndim} bytes of data"
-            )
+    if not (1 <= ndim <= 3 and len(head) >= 4 + 4 * ndim):
+        return parse_idx(head, str(path))  # refused on its header alone, whatever follows
+    shape = struct.unpack(f">{ndim}I", head[4 : 4 + 4 * ndim])
+    check_shape(path, shape)
+    if 4 + 4 * ndim + math.prod(shape) != size:
+        raise UserError(
+            f"{path}: header declares {'x'.join(map(str, shape))} pixels "
+            f"but the file holds {size - 4 - 4 * ndim} bytes of data"
+        )
     return parse_idx(path.read_bytes(), str(path))
 
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from stages.errors import UserError
 
-ROWS_READ = "rows_read"
 Array = np.ndarray
 Signals = dict[str, np.ndarray]
 

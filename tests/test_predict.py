@@ -132,6 +132,7 @@ def small_png() -> bytes:
             "header declares 1000000x28x28 pixels but the file holds 100 bytes",
         ),
         ("empty.npy", b"\x93NUMPY", "not a readable .npy array"),
+        ("odd-idx", b"\x00\x00\x08\x09" + bytes(10_000), "9 dimensions declared"),
     ],
 )
 def test_any_file_is_one_line_bounded_by_its_header(
