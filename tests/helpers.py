@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.idx import UBYTE
-from stages.params import Params, TrainParams, load_params
+from stages.params import EvaluateParams, Params, TrainParams, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {
@@ -136,4 +136,19 @@ def train_into(params: TrainParams, root: Path, name: str) -> dict[str, list[flo
         log_dir=out / "logs",
         summary_path=out / "train.json",
         checkpoint_dir=out / "ck",
+    )
+
+
+def evaluate_into(params: EvaluateParams, model: Path, test_dir: Path, out: Path) -> dict:
+    """The evaluate stage on `model` and `test_dir`, its four reports in `out`; the metrics."""
+    from stages.evaluate import run
+
+    return run(
+        params,
+        model_path=model,
+        test_dir=test_dir,
+        metrics_path=out / "metrics.json",
+        classes_path=out / "classes.csv",
+        predictions_path=out / "predictions.csv",
+        gallery_path=out / "errors.png",
     )

@@ -11,12 +11,11 @@ import pytest
 
 from stages.dataset import save_split
 from stages.errors import UserError
-from stages.evaluate import run as evaluate
 from stages.explain import first_of_each_class, per_row
 from stages.explain import run as explain
 from stages.model import build_model, save_model
 from stages.reading import cell_signals, first_recurrent, stepwise
-from tests.helpers import ROOT, synthetic_digits, tiny_params, tiny_train
+from tests.helpers import ROOT, evaluate_into, synthetic_digits, tiny_params, tiny_train
 
 RNG = np.random.default_rng(7)
 
@@ -111,13 +110,7 @@ def test_the_stage_reads_to_evaluate_s_accuracy_or_says_why_not(
             "rows_read,accuracy,true_probability\n"
         )
         return
-    metrics = evaluate(
-        tiny_params().evaluate,
-        model_path=tmp_path / "m.keras",
-        test_dir=tmp_path / "test",
-        metrics_path=tmp_path / "metrics.json",
-        classes_path=tmp_path / "classes.csv",
-        predictions_path=tmp_path / "predictions.csv",
-        gallery_path=tmp_path / "errors.png",
+    metrics = evaluate_into(
+        tiny_params().evaluate, tmp_path / "m.keras", tmp_path / "test", tmp_path
     )
     assert table["accuracy"].iloc[-1] == metrics["test"]["accuracy"]

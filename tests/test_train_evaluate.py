@@ -11,10 +11,9 @@ import pytest
 from stages.dataset import load_split, save_split
 from stages.errors import UserError
 from stages.evaluate import draw_gallery, per_class, worst_errors
-from stages.evaluate import run as evaluate
 from stages.resume import Checkpoint
 from stages.train import epoch_images
-from tests.helpers import tiny_params, tiny_train, train_into
+from tests.helpers import evaluate_into, tiny_params, tiny_train, train_into
 
 
 def train_tiny(root: Path, name: str) -> dict:
@@ -45,14 +44,9 @@ def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
 def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
     train_tiny(prepared, "e")
     out = prepared / "reports"
-    metrics = evaluate(
-        dataclasses.replace(tiny_params().evaluate, batch_size=64),
-        model_path=prepared / "e/model.keras",
-        test_dir=prepared / "data/prepared/test",
-        metrics_path=out / "metrics.json",
-        classes_path=out / "classes.csv",
-        predictions_path=out / "predictions.csv",
-        gallery_path=out / "errors.png",
+    params = dataclasses.replace(tiny_params().evaluate, batch_size=64)
+    metrics = evaluate_into(
+        params, prepared / "e/model.keras", prepared / "data/prepared/test", out
     )
     assert (out / "errors.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((out / "metrics.json").read_text()) == metrics
