@@ -85,9 +85,10 @@ def load_npy(path: Path, size: int) -> np.ndarray:
     try:
         with path.open("rb") as file:
             version = np.lib.format.read_magic(file)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0}
-            read = read_header.get(version, np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read(file)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(file)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(file)
             offset = file.tell()
     except ValueError as error:
         raise UserError(f"{path}: not a readable .npy array ({one_line(error)})") from None
