@@ -1,21 +1,28 @@
 # `make repro` and `make test` set everything up: .venv is created from the hash-pinned
 # lock file when it is missing or older than the lock, then the command runs inside it.
+# GPU=1 (make repro GPU=1, ...) uses .venv-gpu from requirements-gpu.lock instead: the same
+# pins plus TensorFlow's CUDA and cuDNN wheels, Linux x86_64 (docs/scaling.md#on-a-gpu).
 PYTHON ?= python3
-VENV := .venv
+VENV := $(if $(GPU),.venv-gpu,.venv)
+LOCK := $(if $(GPU),requirements-gpu.lock,requirements.lock)
 BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test check lint format lock bench report quick figures plots
+.PHONY: repro test check lint format lock bench report quick figures plots device
 
-$(BIN)/dvc: requirements.lock
+$(BIN)/dvc: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		--require-hashes --no-deps -r requirements.lock
+		--require-hashes --no-deps -r $(LOCK)
 	touch $@
 
 repro: $(BIN)/dvc
 	dvc repro
+
+# One line: the GPU TensorFlow trains on, or the CPU and why (the train stage prints it too).
+device: $(BIN)/dvc
+	@python -m stages.device
 
 # Two pytest workers (pytest-xdist), a test module each at a time: most of the suite is
 # process start-up (dvc, TensorFlow), which two cores overlap. PYTEST_WORKERS=0 runs serially.
@@ -73,6 +80,10 @@ format: $(BIN)/dvc
 	ruff format .
 	ruff check --fix .
 
-# Re-pin the whole dependency tree after editing requirements.in (needs uv: pip install uv).
+# Re-pin the whole dependency tree after editing requirements.in (needs uv: pip install uv);
+# the GPU lock keeps every pin of the CPU lock and adds the CUDA wheels.
+LOCK_FLAGS := --generate-hashes --python-version 3.11
 lock:
-	uv pip compile --generate-hashes --python-version 3.11 requirements.in -o requirements.lock
+	uv pip compile $(LOCK_FLAGS) requirements.in -o requirements.lock
+	uv pip compile $(LOCK_FLAGS) --python-platform x86_64-unknown-linux-gnu \
+		requirements-gpu.in -c requirements.lock -o requirements-gpu.lock

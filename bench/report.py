@@ -46,11 +46,12 @@ def time_to_target(run: dict) -> float | None:
 
 
 def table(runs: dict[str, dict], peak: float) -> str:
-    """One Markdown row per run, GFLOP/s read against the float32 `peak`."""
+    """One Markdown row per run: its median epoch against its floor (bench/floor.py), and
+    GFLOP/s read against the float32 `peak`."""
     lines = [
-        "| run | epochs | median s/epoch | samples/s | GFLOP/s | % of f32 peak "
-        "| test accuracy | time to 99.0% | training time |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | epochs | median s/epoch | floor s/epoch | x floor | samples/s | GFLOP/s "
+        "| % of f32 peak | test accuracy | time to 99.0% | training time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, run in runs.items():
         median = statistics.median(run["seconds"])
@@ -58,6 +59,7 @@ def table(runs: dict[str, dict], peak: float) -> str:
         reached = time_to_target(run)
         lines.append(
             f"| {NAMES[key]} | {len(run['seconds'])} | {median:.2f} "
+            f"| {run['floor']:.2f} | {median / run['floor']:.2f} "
             f"| {run['samples'] / median:,.0f} | {gflops:.0f} | {100 * gflops / peak:.0f}% "
             f"| {100 * run['final']:.2f}% "
             f"| {'not reached' if reached is None else f'{reached:.0f} s'} "
@@ -74,6 +76,8 @@ def ratios(runs: dict[str, dict]) -> list[str]:
         "ours at the peer's settings, speed (peer median s/epoch / ours): "
         f"{statistics.median(peer['seconds']) / statistics.median(same['seconds']):.2f}",
         f"ours (params.yaml) training time / peer's: {sum(ours['seconds']) / peer_time:.2f}",
+        f"ours (params.yaml) median epoch / its floor: "
+        f"{statistics.median(ours['seconds']) / ours['floor']:.2f}",
         f"test accuracy, ours - peer: {100 * (ours['final'] - peer['final']):+.2f} points",
     ]
     reached = time_to_target(ours)

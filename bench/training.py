@@ -27,12 +27,14 @@ DATA = Path("data/prepared")
 
 def train_run(kind: str, epochs: int) -> dict:
     """Train the peer ('peer') or our stage ('ours', or 'ours-peer' at the peer's settings);
-    per-epoch seconds and test accuracy, the final model's accuracy and the epoch's FLOPs.
+    per-epoch seconds and test accuracy, the final model's accuracy, the epoch's FLOPs
+    and its floor (bench/floor.py, measured last, with the machine to itself).
 
     Under interleaved(), it starts on its first turn and passes the turn after each epoch,
     once that epoch is timed and scored.
     """
     take_turn()
+    from bench.floor import floor_seconds
     from bench.flops import flops_per_epoch
 
     x_test, y_test = load_split(DATA / "test")
@@ -46,12 +48,15 @@ def train_run(kind: str, epochs: int) -> dict:
 
     model = _train_peer(epochs, on_epoch) if kind == "peer" else _train_ours(kind, epochs, on_epoch)
     samples = len(np.load(DATA / "train/y.npy", allow_pickle=False))
+    # The peer's batch is ours at its settings' (the bench checked that before timing).
+    batch_size = train_params("ours" if kind == "ours" else "ours-peer", epochs).batch_size
     return {
         "seconds": seconds,
         "accuracy": accuracy,
         "final": accuracy_of(model, x_test, y_test),
         "flops": flops_per_epoch(model, samples),
         "samples": samples,
+        "floor": floor_seconds(model, batch_size, samples),
     }
 
 

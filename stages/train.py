@@ -141,9 +141,11 @@ def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Mode
     import keras
     import tensorflow as tf
 
+    from stages.device import device_line
     from stages.distribute import strategy
     from stages.model import build_model
 
+    print(device_line(), flush=True)
     keras.utils.set_random_seed(params.seed)
     if not params.jit_compile:
         # Keras refuses XLA under op determinism; XLA on CPU is deterministic on its own

@@ -1,5 +1,6 @@
-"""make bench's machinery: workers take turns, the FLOP count is read off the model, ours at
-the peer's settings is checked against the peer's model, and the quick bench prints its table.
+"""make bench's machinery: workers take turns, the FLOP count and the floor's matmul chains
+are read off the model, ours at the peer's settings is checked against the peer's model, and
+the quick bench prints its table.
 """
 
 import dataclasses
@@ -11,10 +12,13 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from bench import peer
 from bench.architecture import peer_model_differences
+from bench.floor import chain, recurrent_chains
 from bench.flops import flops_per_epoch
 from bench.report import ratios, table
 from bench.run import check_same_model
@@ -161,6 +165,27 @@ def test_a_conv1d_front_end_is_counted_and_shortens_the_sequence() -> None:
     assert flops_per_epoch(model, 1) == 3 * (conv + lstm + 2 * 4 * 10)
 
 
+def test_the_floor_reads_each_recurrent_chain_off_the_model() -> None:
+    params = train_params(cell="gru", units=6, layers=2, bidirectional=True)
+    chains = recurrent_chains(build_model(params, steps_per_epoch=10))
+    # GRU: 3 gates; the second layer reads both directions' 6 units; each layer has two.
+    assert chains == 2 * [(28, (28, 18), (6, 18))] + 2 * [(28, (12, 18), (6, 18))]
+
+
+def test_the_floor_chain_is_the_forward_and_backward_matmuls_of_each_step() -> None:
+    rng = np.random.default_rng(0)
+    x, start = rng.normal(size=(5, 3, 4)), rng.normal(size=(3, 2))
+    w, u = rng.normal(size=(4, 8)) / 3, rng.normal(size=(2, 8)) / 3
+    h, d_w, d_u = start, np.zeros_like(w), np.zeros_like(u)
+    for t in range(5):
+        z = x[t] @ w + h @ u
+        d_w, d_u = d_w + x[t].T @ z, d_u + h.T @ z
+        d_x, h = z @ w.T, z @ u.T
+    got = chain(*(tf.constant(a, tf.float32) for a in (x, start, w, u)))
+    for value, expected in zip(got, (h, d_w, d_u, d_x), strict=True):
+        np.testing.assert_allclose(value.numpy(), expected, rtol=1e-4)
+
+
 def test_a_layer_it_cannot_count_stops_the_count() -> None:
     model = keras.Sequential(
         [
@@ -237,30 +262,34 @@ def test_the_bench_stops_with_one_line_when_the_models_differ(monkeypatch) -> No
 
 
 def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
-    def run(seconds: list[float], accuracy: list[float]) -> dict:
+    def run(seconds: list[float], accuracy: list[float], floor: float) -> dict:
         return {
             "seconds": seconds,
             "accuracy": accuracy,
             "final": accuracy[-1],
             "flops": 1.2e12,
             "samples": 60_000,
+            "floor": floor,
         }
 
     runs = {
-        "peer": run([10.0, 30.0, 12.0], [0.9, 0.98, 0.985]),
-        "ours-peer": run([8.0, 8.0, 8.0], [0.9, 0.98, 0.99]),
-        "ours": run([6.0, 6.0], [0.991, 0.995]),
+        "peer": run([10.0, 30.0, 12.0], [0.9, 0.98, 0.985], 6.0),
+        "ours-peer": run([8.0, 8.0, 8.0], [0.9, 0.98, 0.99], 6.0),
+        "ours": run([6.0, 6.0], [0.991, 0.995], 4.0),
     }
     lines = table(runs, peak=200.0).splitlines()
     assert lines[2:] == [
-        "| peer: plain Keras script | 3 | 12.00 | 5,000 | 100 | 50% | 98.50% | not reached "
-        "| 52 s |",
-        "| ours at the peer's settings | 3 | 8.00 | 7,500 | 150 | 75% | 99.00% | 24 s | 24 s |",
-        "| ours, params.yaml | 2 | 6.00 | 10,000 | 200 | 100% | 99.50% | 6 s | 12 s |",
+        "| peer: plain Keras script | 3 | 12.00 | 6.00 | 2.00 | 5,000 | 100 | 50% | 98.50% "
+        "| not reached | 52 s |",
+        "| ours at the peer's settings | 3 | 8.00 | 6.00 | 1.33 | 7,500 | 150 | 75% | 99.00% "
+        "| 24 s | 24 s |",
+        "| ours, params.yaml | 2 | 6.00 | 4.00 | 1.50 | 10,000 | 200 | 100% | 99.50% | 6 s "
+        "| 12 s |",
     ]
     assert ratios(runs) == [
         "ours at the peer's settings, speed (peer median s/epoch / ours): 1.50",
         "ours (params.yaml) training time / peer's: 0.23",
+        "ours (params.yaml) median epoch / its floor: 1.50",
         "test accuracy, ours - peer: +1.00 points",
         "ours: time to 99.0% / peer's training time: 0.12",
     ]
@@ -295,3 +324,4 @@ def test_quick_bench_prints_the_table_for_all_three_runs(tmp_path) -> None:
     raw = json.loads((tmp_path / "raw.json").read_text())
     assert sorted(raw["runs"]) == ["ours", "ours-peer", "peer"]
     assert all(len(run["seconds"]) == len(run["accuracy"]) == 2 for run in raw["runs"].values())
+    assert all(run["floor"] > 0 for run in raw["runs"].values())
