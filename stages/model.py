@@ -19,6 +19,11 @@ from stages.idx import IMAGE_SIDE, NUM_CLASSES
 from stages.params import TrainParams
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+# Batches per call into TensorFlow: Keras otherwise returns to Python after every batch
+# (callbacks, logs). The same updates in the same order: the weights are identical
+# (tests/test_model.py), only the per-batch overhead goes (docs/performance.md). On one
+# device only: Keras' multi-step loop fails under the multi-worker strategy.
+STEPS_PER_EXECUTION = 32
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple_rnn": keras.layers.SimpleRNN}
 
 
@@ -55,6 +60,7 @@ def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION if params.distribution == "none" else 1,
     )
     return model
 

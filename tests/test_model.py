@@ -3,7 +3,9 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from stages import model as model_module
 from stages.model import build_model, learning_rate, save_model
 from tests.helpers import tiny_train
 
@@ -55,6 +57,36 @@ def test_cosine_schedule_warms_up_then_decays_to_zero() -> None:
     assert rates[2] > rates[3] > rates[4]
     assert rates[4] == pytest.approx(0.0, abs=1e-9)
     assert learning_rate(tiny_train(learning_rate=1e-3, lr_schedule="constant"), 10) == 1e-3
+
+
+def test_many_steps_per_execution_train_the_same_weights_as_one(monkeypatch) -> None:
+    # 45 batches: one full execution of 32, then 13 and the partial last batch.
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((1109, 28, 28), dtype=np.float32), rng.integers(0, 10, 1109)
+    tf.config.experimental.enable_op_determinism()  # as the train stage runs
+
+    def trained(steps: int) -> list[np.ndarray]:
+        monkeypatch.setattr(model_module, "STEPS_PER_EXECUTION", steps)
+        params = tiny_train(units=8, dropout=0.25, batch_size=25, epochs=2, warmup_epochs=1)
+        keras.utils.set_random_seed(params.seed)
+        model = build_model(params, steps_per_epoch=45)
+        for epoch in range(2):
+            validation = (images[:100], labels[:100])
+            model.fit(
+                images,
+                labels,
+                batch_size=25,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                shuffle=False,
+                validation_data=validation,
+                verbose=0,
+            )
+        return model.get_weights()
+
+    assert model_module.STEPS_PER_EXECUTION > 1
+    for many, one in zip(trained(model_module.STEPS_PER_EXECUTION), trained(1), strict=True):
+        assert np.array_equal(many, one)
 
 
 def test_saves_are_byte_stable_and_load_in_safe_mode(tmp_path) -> None:
