@@ -67,9 +67,9 @@ def plot_specs(revisions: list[str] | None = None) -> dict[str, dict]:
     return {name: plots[name][0]["content"] for name in FIGURES}
 
 
-def locked_hashes(lock: Path = Path("dvc.lock")) -> dict[str, str]:
-    """Every stage output's hash as dvc.lock records it, by path."""
-    stages = yaml.safe_load(lock.read_text())["stages"]
+def locked_hashes(lock: str) -> dict[str, str]:
+    """Every stage output's hash as a dvc.lock's text records it, by path."""
+    stages = yaml.safe_load(lock)["stages"]
     return {out["path"]: out["md5"] for stage in stages.values() for out in stage.get("outs", [])}
 
 
@@ -77,7 +77,7 @@ def render(specs: dict[str, dict], folder: Path) -> dict[str, dict[str, str]]:
     """Write each picture into folder; return the manifest entries."""
     import vl_convert
 
-    hashes = locked_hashes()
+    hashes = locked_hashes(Path("dvc.lock").read_text())
     manifest = {}
     for name, (picture, source) in FIGURES.items():
         png = vl_convert.vegalite_to_png(specs[name], scale=1)
