@@ -7,6 +7,7 @@ that replaces data/raw only once every file is verified, so a failed download ne
 leaves a partial data/raw behind.
 """
 
+import errno
 import gzip
 import hashlib
 import http.client
@@ -28,6 +29,8 @@ from stages.params import MIRROR_SCHEMES, DownloadParams, load_params
 PINS = Path(__file__).with_name("mnist.json")
 OUT_DIR = Path("data/raw")
 CHUNK = 1 << 20
+# Failures of the write into data/raw, which no other mirror can mend.
+LOCAL_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 class Pin(NamedTuple):
@@ -99,6 +102,8 @@ def _fetch_one(
                 reasons.append(reason)
                 break
             except (OSError, EOFError, zlib.error, http.client.HTTPException) as error:
+                if isinstance(error, OSError) and error.errno in LOCAL_WRITE_ERRORS:
+                    raise  # our disk, not the mirror: staged_dir names data/raw
                 reasons.append(f"{candidate}: {_reason(error)}")
                 break
         failures.append(f"{mirror}: {', '.join(reasons)}")

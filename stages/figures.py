@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from stages.atomic import staged_file
 from stages.errors import UserError, cli
 
 IMAGES = Path("docs/img")
@@ -81,7 +82,8 @@ def render(specs: dict[str, dict], folder: Path) -> dict[str, dict[str, str]]:
     manifest = {}
     for name, (picture, source) in FIGURES.items():
         png = vl_convert.vegalite_to_png(specs[name], scale=1)
-        (folder / picture).write_bytes(png)
+        with staged_file(folder / picture) as path:
+            path.write_bytes(png)
         manifest[picture] = {
             "plot": name,
             "source": source,
@@ -111,16 +113,17 @@ def main() -> None:
         import vl_convert
 
         spec = plot_specs(args.compare)[ROWS_PLOT]
-        (IMAGES / COMPARED).write_bytes(vl_convert.vegalite_to_png(spec, scale=1))
+        with staged_file(IMAGES / COMPARED) as path:
+            path.write_bytes(vl_convert.vegalite_to_png(spec, scale=1))
         print(IMAGES / COMPARED)
         return
     if args.offline:
-        args.offline.parent.mkdir(parents=True, exist_ok=True)
-        args.offline.write_text(offline_template())
+        with staged_file(args.offline) as path:
+            path.write_text(offline_template())
         return
-    IMAGES.mkdir(parents=True, exist_ok=True)
     manifest = render(plot_specs(), IMAGES)
-    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+    with staged_file(MANIFEST) as path:
+        path.write_text(json.dumps(manifest, indent=2) + "\n")
     for picture in manifest:
         print(IMAGES / picture)
 

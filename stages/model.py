@@ -87,10 +87,9 @@ def save_model(model: keras.Model, path: Path) -> None:
     shared_object_id) into the archive; these are replaced by constants and by ids
     numbered in order of appearance, which keeps shared objects shared on load.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     with (
-        tempfile.TemporaryDirectory(dir=path.parent) as tmp,
         staged_file(path) as stable,
+        tempfile.TemporaryDirectory(dir=path.parent) as tmp,
     ):
         raw = Path(tmp) / path.name
         model.save(raw)
@@ -110,11 +109,32 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 
 def load_classifier(path: Path) -> keras.Model:
-    """The trained model, loaded in Keras' safe mode (no code from the file ever runs)."""
+    """The trained model, loaded in Keras' safe mode (no code from the file ever runs).
+
+    The archive is checked first: Keras says "File not found" of a truncated one."""
+    _check_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError, TypeError) as error:
         raise UserError(f"{path}: not a loadable Keras model ({one_line(error)})") from None
+
+
+def _check_archive(path: Path) -> None:
+    """A .keras file is a zip archive: refuse a truncated or corrupted one by name."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            corrupted = archive.testzip()
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (run `dvc repro`, or `dvc pull` it)") from None
+    except (OSError, zipfile.BadZipFile) as error:
+        problem = f"not a whole .keras (zip) archive: {one_line(error)}"
+    else:
+        problem = f"{corrupted} inside it fails its checksum" if corrupted else ""
+    if problem:
+        raise UserError(
+            f"{path}: damaged, {problem}; `dvc checkout` restores the last good one, "
+            "or `dvc repro` makes it again"
+        )
 
 
 def _renumber_shared_ids(node: object, ids: dict[int, int]) -> object:

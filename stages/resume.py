@@ -13,8 +13,10 @@ with any other fingerprint is discarded. The folder is not a DVC output (DVC wou
 it before the stage runs); it is git-ignored and removed once the model is saved.
 """
 
+import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -24,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from stages.atomic import staged_file
 from stages.params import TrainParams
 
 STATE = "state.json"
@@ -90,7 +93,13 @@ class Checkpoint:
         file is replaced, so a kill at any instant leaves one consistent checkpoint."""
         self.folder.mkdir(parents=True, exist_ok=True)
         epoch = len(progress.history) - 1
-        model.save_weights(self.folder / _weights_name(epoch))
+        weights = self.folder / _weights_name(epoch)
+        _check_room(model, self.folder)
+        try:
+            model.save_weights(weights)
+        except BaseException:
+            weights.unlink(missing_ok=True)  # a part of a file: not a checkpoint
+            raise
         state = {
             "fingerprint": self.fingerprint,
             "weights": _weights_name(epoch),
@@ -99,9 +108,8 @@ class Checkpoint:
             "history": progress.history,
             "rng": [variable.numpy().tolist() for variable in _rng_state(model)],
         }
-        temporary = self.folder / f".{STATE}"
-        temporary.write_text(json.dumps(state))
-        os.replace(temporary, self.folder / STATE)
+        with staged_file(self.folder / STATE) as staging:
+            staging.write_text(json.dumps(state))
         keep = {state["weights"], state["best"], STATE}
         for path in self.folder.glob("*.weights.h5"):
             if path.name not in keep:
@@ -119,6 +127,18 @@ class Checkpoint:
             return json.loads((self.folder / STATE).read_text())
         except (OSError, ValueError):
             return None
+
+
+def _check_room(model: keras.Model, folder: Path) -> None:
+    """Raise ENOSPC unless the weights and optimizer slots fit twice over, plus 1 MiB.
+
+    HDF5 does not fail when the disk fills while it writes: it crashes the process
+    (a segmentation fault in h5py's close), which no handler can turn into one line.
+    """
+    variables = [*model.variables, *model.optimizer.variables]
+    size = sum(np.dtype(v.dtype).itemsize * math.prod(v.shape) for v in variables)
+    if shutil.disk_usage(folder).free < 2 * size + (1 << 20):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
 
 
 def _weights_name(epoch: int) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from stages.dataset import load_split
 from stages.errors import UserError
-from stages.model import load_classifier
+from stages.model import load_classifier, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = sorted(ROOT.glob("stages/*.py"))
@@ -71,6 +71,22 @@ def test_a_model_carrying_code_or_garbage_is_refused_in_one_line(tmp_path: Path)
     with pytest.raises(UserError, match=r"lambda\.keras: not a loadable Keras model \(.*safe_mode"):
         load_classifier(tmp_path / "lambda.keras")
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    with pytest.raises(UserError, match=r"junk\.keras: not a loadable Keras model") as caught:
+    with pytest.raises(UserError, match=r"junk\.keras: damaged, not a whole \.keras") as caught:
         load_classifier(tmp_path / "junk.keras")
     assert "\n" not in str(caught.value)
+
+
+def test_a_truncated_or_corrupted_model_is_named_as_such(tmp_path: Path) -> None:
+    """Keras itself says "File not found" of a truncated archive."""
+    inputs = keras.Input((28, 28))
+    path = tmp_path / "whole.keras"
+    save_model(keras.Model(inputs, keras.layers.Dense(2)(inputs)), path)
+    data = path.read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=r"cut\.keras: damaged, not a whole \.keras \(zip\)"):
+        load_classifier(tmp_path / "cut.keras")
+    weights = data.index(b"model.weights.h5") + 200  # inside the first entry's data
+    flipped = data[:weights] + bytes([data[weights] ^ 0xFF]) + data[weights + 1 :]
+    (tmp_path / "flipped.keras").write_bytes(flipped)
+    with pytest.raises(UserError, match=r"flipped\.keras: damaged, \S+ inside it fails"):
+        load_classifier(tmp_path / "flipped.keras")
