@@ -1,19 +1,24 @@
 """Read digits from image files and print what the trained model sees in each.
 
-    python -m stages.predict digit.png more.jpg batch.npy t10k-images-idx3-ubyte
+    python -m stages.predict digit.png photo.jpg batch.npy t10k-images-idx3-ubyte
 
-Inputs are 28x28 grayscale digits as MNIST draws them, white (255) on black (0): PNG or
-JPEG (color is converted to gray), a .npy array of uint8 pixels shaped (28, 28) or
-(N, 28, 28), or an IDX image file. Nothing is resized: MNIST digits are centred in a 20x20
-box by their centre of mass, and a blind resize of another picture would mislead rather
-than help. Pixels go through the same `to_sequences` as prepare's, so the model sees
-exactly what it was trained and evaluated on. Whatever file it is handed (any format,
-size, truncated, huge), it answers with one line and exit status 1 if it cannot use it.
+Inputs: PNG or JPEG of any size up to 4096x4096 pixels (grey, colour or transparent), a
+.npy array of uint8 pixels shaped (28, 28) or (N, 28, 28), or an IDX image file. Each
+digit is first made into MNIST's form as MNIST's own digits were made (stages/digits.py):
+transparency composited, colour to grey, dark ink on light paper inverted, paper to black
+and ink to full strength, the ink's bounding box scaled into 20x20 and centred by its
+centre of mass in 28x28. An image already in that form (28x28, dark background) goes in
+exactly as it is, so MNIST's own digits get evaluate's answers. Then the pixels go through
+the same `to_sequences` as prepare's. An image with no ink is "no digit found", never a
+guess; whatever file it is handed (any format, size, truncated, huge), it answers with one
+line and exit status 1 if it cannot use it.
 
     python -m stages.predict --explain digit.png
+    python -m stages.predict --show seen/ digit.png
 
-prints the running guess after each row, as the model reads the digit top to bottom, then
-the answer. Not a pipeline stage: dvc.yaml does not run it.
+--explain prints the running guess after each row, as the model reads the digit top to
+bottom, then the answer; --show writes the 28x28 image the model was given for each input
+into a folder. Not a pipeline stage: dvc.yaml does not run it.
 """
 
 import argparse
@@ -24,35 +29,61 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from stages.atomic import staged_file
 from stages.dataset import to_sequences
+from stages.digits import NoDigitError, prepare
 from stages.errors import UserError, cli, one_line
 from stages.idx import IMAGE_SIDE, parse_idx
 
 MODEL = Path("models/model.keras")
 PNG, JPEG, NPY = b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY"
+MAX_PIXELS = 4096 * 4096  # a 12-megapixel phone photo is read; a digit needs far fewer
 
 
 def read_digits(path: Path) -> np.ndarray:
-    """uint8 (N, 28, 28) pixels from one file, told apart by content rather than name.
+    """uint8 (N, 28, 28) digits in MNIST's form from one file, told apart by content
+    rather than name, each prepared as MNIST's own were (stages/digits.py).
 
     Whatever the file, the work is bounded by its header: the declared shape is checked,
     and against the file's size, before any pixel is decoded or read.
     """
+    images = read_images(path)
+    names = image_names(path, len(images))
+    digits = [prepared(name, image) for name, image in zip(names, images, strict=True)]
+    return np.array(digits, np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+
+
+def read_images(path: Path) -> list[np.ndarray]:
+    """The images in one file as they are stored: one for a PNG or JPEG, N x 28 x 28
+    uint8 pixels for a .npy or IDX file."""
     try:
         with path.open("rb") as file:
             head, size = file.read(16), os.fstat(file.fileno()).st_size
     except OSError as error:
         raise UserError(f"{path}: cannot read ({error.strerror})") from None
     if head.startswith((PNG, JPEG)):
-        pixels = decode_image(path)
-    elif head.startswith(NPY):
+        return [decode_image(path)]
+    if head.startswith(NPY):
         pixels = load_npy(path, size)
     elif head[:3] == b"\x00\x00\x08":
         pixels = load_idx(path, head, size)
     else:
         raise UserError(f"{path}: not a PNG, JPEG, .npy or IDX file")
-    return pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    return list(pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE))
+
+
+def image_names(path: Path, count: int) -> list[str]:
+    """How answers and errors name each image of a file: the path, or path[i] in a stack."""
+    return [str(path)] if count == 1 else [f"{path}[{index}]" for index in range(count)]
+
+
+def prepared(name: str, image: np.ndarray) -> np.ndarray:
+    try:
+        return prepare(image)
+    except NoDigitError:
+        raise UserError(f"{name}: no digit found") from None
 
 
 def check_shape(path: Path, shape: tuple[int, ...]) -> None:
@@ -62,21 +93,35 @@ def check_shape(path: Path, shape: tuple[int, ...]) -> None:
 
 
 def decode_image(path: Path) -> np.ndarray:
-    """Gray pixels of a PNG or JPEG, read with Pillow: TensorFlow would print its start-up
-    log lines before a one-line error about a broken file. Pillow reads the header first;
-    the size is checked before anything is decoded, and a decompression bomb is refused."""
-    from PIL import Image, UnidentifiedImageError
-
+    """uint8 pixels of a PNG or JPEG: grey (H, W), RGB (H, W, 3), or RGBA (H, W, 4) where
+    it has transparency; turned upright when a camera's EXIF tag says so. Read with Pillow:
+    TensorFlow would print its start-up log lines before a one-line error about a broken
+    file. Pillow reads the header first; the size is checked before anything is decoded,
+    and a decompression bomb is refused."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                check_shape(path, (image.height, image.width))
-                return np.asarray(image.convert("L"))
+                if image.width * image.height > MAX_PIXELS:
+                    raise UserError(
+                        f"{path}: refused, far too large for a digit ({image.width}x"
+                        f"{image.height} pixels; at most {MAX_PIXELS:,}, e.g. 4096x4096)"
+                    )
+                return pixels_of(ImageOps.exif_transpose(image))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UserError(f"{path}: refused, far too large for a digit ({one_line(error)})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise UserError(f"{path}: not a readable PNG or JPEG image") from None
+
+
+def pixels_of(image: Image.Image) -> np.ndarray:
+    """Grey stays grey (byte for byte), colour is RGB, and transparency is kept as alpha
+    for stages/digits.py to composite."""
+    if image.mode == "I;16":  # 16-bit grey: Pillow's convert would clip it to 0 and 255
+        return (np.asarray(image) >> 8).astype(np.uint8)
+    if image.has_transparency_data:
+        return np.asarray(image.convert("RGBA"))
+    return np.asarray(image.convert("L" if image.mode in ("1", "L") else "RGB"))
 
 
 def load_npy(path: Path, size: int) -> np.ndarray:
@@ -128,11 +173,14 @@ def run(model_path: Path, paths: list[Path]) -> list[tuple[str, int, float]]:
 
 
 def read_rows(
-    model_path: Path, paths: list[Path], every_row: bool = False
+    model_path: Path, paths: list[Path], every_row: bool = False, show: Path | None = None
 ) -> list[tuple[str, np.ndarray]]:
     """(name, answers) for every image in paths, in order: the 10 probabilities after each
-    row with every_row (stages/reading.py), else after the last row only."""
+    row with every_row (stages/reading.py), else after the last row only. With show, the
+    28x28 images the model is given are written there first (write_shown)."""
     batches = [(path, read_digits(path)) for path in paths]
+    if show is not None:
+        write_shown(show, batches)
     if not model_path.exists():
         raise UserError(f"{model_path}: not found (run `dvc repro`, or `dvc pull` it)")
     from stages.model import load_classifier  # imports Keras: only once the inputs are good
@@ -143,9 +191,21 @@ def read_rows(
     results = []
     for path, pixels in batches:
         answers = model.predict(to_sequences(pixels), verbose=0)
-        for index, rows in enumerate(answers if every_row else answers[:, None]):
-            results.append((str(path) if len(pixels) == 1 else f"{path}[{index}]", rows))
+        names = image_names(path, len(pixels))
+        results.extend(zip(names, answers if every_row else answers[:, None], strict=True))
     return results
+
+
+def write_shown(folder: Path, batches: list[tuple[Path, np.ndarray]]) -> None:
+    """Each prepared digit as a PNG, white on black as MNIST's, named by the input's place
+    on the command line and its stem (3-digit.png), and its index in a stack
+    (4-batch-0.png): unique even when two inputs share a name."""
+    for place, (path, digits) in enumerate(batches, start=1):
+        stem = f"{place}-{path.stem}"
+        names = [stem] if len(digits) == 1 else [f"{stem}-{i}" for i in range(len(digits))]
+        for name, digit in zip(names, digits, strict=True):
+            with staged_file(folder / f"{name}.png") as staging:
+                Image.fromarray(digit).save(staging, format="PNG")
 
 
 def answer(probabilities: np.ndarray) -> tuple[int, float]:
@@ -160,9 +220,16 @@ def main() -> None:
     parser.add_argument(
         "--explain", action="store_true", help="print the running guess after each row"
     )
+    parser.add_argument(
+        "--show",
+        type=Path,
+        metavar="DIR",
+        help="write the 28x28 image the model is given for each input into DIR",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    for name, rows in read_rows(args.model, args.images, every_row=args.explain):
+    rows_of = read_rows(args.model, args.images, every_row=args.explain, show=args.show)
+    for name, rows in rows_of:
         if args.explain:
             for row, probabilities in enumerate(rows, start=1):
                 print("row {}: {} ({:.2f})".format(row, *answer(probabilities)))

@@ -152,3 +152,25 @@ def evaluate_into(params: EvaluateParams, model: Path, test_dir: Path, out: Path
         predictions_path=out / "predictions.csv",
         gallery_path=out / "errors.png",
     )
+
+
+def drawn_digit(strokes: list[list[tuple[int, int]]], side: int = 280) -> np.ndarray:
+    """uint8 side x side: white pen strokes (each a polyline of (x, y) points on a 280x280
+    canvas, scaled to side) on black, drawn at 4x and shrunk, so their edges are
+    anti-aliased as a drawing program's are."""
+    from PIL import Image, ImageDraw
+
+    scale = 4 * side / 280
+    canvas = Image.new("L", (4 * side, 4 * side))
+    pen = ImageDraw.Draw(canvas)
+    for stroke in strokes:
+        points = [(x * scale, y * scale) for x, y in stroke]
+        pen.line(points, fill=255, width=round(30 * scale), joint="curve")
+    return np.asarray(canvas.resize((side, side), Image.Resampling.BOX))
+
+
+# Strokes of a few digits for drawn_digit, on its 280x280 canvas.
+SEVEN = [[(70, 50), (210, 50), (120, 235)]]
+ONE = [[(140, 30), (140, 250)]]
+FOUR = [[(170, 250), (170, 40), (60, 180), (220, 180)]]
+ZERO = [[(140, 40), (200, 80), (210, 160), (170, 230), (110, 230), (70, 160), (80, 80), (140, 40)]]

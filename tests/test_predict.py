@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 
 from stages.dataset import load_split, to_sequences
+from stages.digits import prepare
 from stages.errors import UserError
 from stages.predict import read_digits
 from tests.e2e import sh
-from tests.helpers import encode_idx
+from tests.helpers import FOUR, SEVEN, drawn_digit, encode_idx
 
 
 def write_png(path: Path, pixels: np.ndarray) -> Path:
@@ -54,7 +55,7 @@ def test_a_missing_file_is_one_line_on_stderr(repo: Path, tmp_path: Path) -> Non
 
 
 def test_missing_model_is_named(repo: Path, tmp_path: Path) -> None:
-    digit = write_png(tmp_path / "d.png", np.zeros((28, 28), np.uint8))
+    digit = write_png(tmp_path / "d.png", drawn_digit(SEVEN, side=28))
     args = ("python", "-m", "stages.predict", "--model", "absent.keras", str(digit))
     result = sh(repo, *args, check=False)
     assert result.returncode == 1
@@ -77,14 +78,41 @@ def test_unreadable_inputs_are_named(tmp_path: Path, name: str, content: bytes, 
     assert str(caught.value).startswith(f"{path}: ")
 
 
+def test_an_image_of_any_size_is_read_and_prepared(tmp_path: Path) -> None:
+    """A black-on-white digit on a 32x40 PNG, as a 16-bit PNG, or in a stack of .npy
+    arrays: each reads as the prepared white-on-black digit, in MNIST's 28x28."""
+    seven = drawn_digit(SEVEN, side=32)
+    page = np.full((32, 40), 255, np.uint8)
+    page[:, 4:36] = 255 - seven
+    expected = prepare(seven)
+    assert np.array_equal(read_digits(write_png(tmp_path / "page.png", page))[0], expected)
+    deep = write_png(tmp_path / "deep.png", page.astype(np.uint16) * 257)  # 16 bits a pixel
+    assert np.array_equal(read_digits(deep)[0], expected)
+    four = prepare(drawn_digit(FOUR))  # in MNIST's form
+    np.save(tmp_path / "stack.npy", np.stack([255 - four, four]))
+    inverted, unchanged = read_digits(tmp_path / "stack.npy")
+    assert np.array_equal(inverted, prepare(255 - four)) and np.array_equal(unchanged, four)
+    assert np.corrcoef(inverted.ravel(), four.ravel())[0, 1] > 0.99
+
+
+def test_a_blank_image_is_no_digit_found(tmp_path: Path) -> None:
+    blank = write_png(tmp_path / "blank.png", np.full((32, 40), 255, np.uint8))
+    with pytest.raises(UserError, match=f"^{re.escape(str(blank))}: no digit found$"):
+        read_digits(blank)
+    stack = np.stack([drawn_digit(SEVEN, side=28), np.zeros((28, 28), np.uint8)])
+    np.save(tmp_path / "stack.npy", stack)
+    with pytest.raises(UserError, match=r"stack\.npy\[1\]: no digit found$"):
+        read_digits(tmp_path / "stack.npy")
+
+
 def test_wrong_shapes_and_float_arrays_are_refused(tmp_path: Path) -> None:
-    big = write_png(tmp_path / "big.png", np.zeros((32, 40), np.uint8))
+    np.save(tmp_path / "wide.npy", np.zeros((32, 40), np.uint8))
     with pytest.raises(UserError, match=r"expected 28x28 pixels .*, got 32x40$"):
-        read_digits(big)
+        read_digits(tmp_path / "wide.npy")
     np.save(tmp_path / "scaled.npy", np.zeros((28, 28), np.float32))
     with pytest.raises(UserError, match=r"expected uint8 pixels 0\.\.255, got float32"):
         read_digits(tmp_path / "scaled.npy")
-    np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
+    np.save(tmp_path / "one.npy", drawn_digit(SEVEN, side=28))
     assert read_digits(tmp_path / "one.npy").shape == (1, 28, 28)
 
 
@@ -119,7 +147,12 @@ def small_png() -> bytes:
     ("name", "content", "expected"),
     [
         ("bomb.png", png_header(100_000, 100_000), "refused, far too large for a digit"),
-        ("wide.png", png_header(5000, 3000), r"expected 28x28 pixels .*, got 3000x5000$"),
+        (
+            "wide.png",
+            png_header(5000, 4000),
+            r"refused, far too large for a digit \(5000x4000 pixels; at most 16,777,216",
+        ),
+        ("phone.png", png_header(4000, 3000), "not a readable PNG or JPEG image"),  # decoded
         ("cut.png", small_png()[:400], "not a readable PNG or JPEG image"),
         (
             "lying.npy",
@@ -162,3 +195,24 @@ def test_explain_prints_the_running_guess_after_each_row(repo: Path, tmp_path: P
     plain = sh(repo, "python", "-m", "stages.predict", str(path)).stdout.splitlines()
     assert lines[28:] == plain  # the answer, as without --explain
     assert lines[27].split()[2] == plain[0].split()[1]  # row 28's guess is the answer
+
+
+def test_show_writes_the_image_the_model_was_given_for_each_input(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Named by place and stem: unique for two inputs of one name, and for a stack's."""
+    seven = drawn_digit(SEVEN, side=140)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    inputs = [write_png(tmp_path / "a/digit.png", 255 - seven), tmp_path / "b/digit.png"]
+    Image.fromarray(seven).save(inputs[1])
+    np.save(tmp_path / "two.npy", np.stack([drawn_digit(FOUR, side=28)] * 2))
+    inputs.append(tmp_path / "two.npy")
+    shown = tmp_path / "shown"
+    result = sh(repo, "python", "-m", "stages.predict", "--show", str(shown), *map(str, inputs))
+    assert len(result.stdout.splitlines()) == 4
+    names = ["1-digit.png", "2-digit.png", "3-two-0.png", "3-two-1.png"]
+    assert sorted(path.name for path in shown.iterdir()) == names
+    expected = [prepare(seven), prepare(seven), *read_digits(tmp_path / "two.npy")]
+    for name, digit in zip(names, expected, strict=True):
+        assert np.array_equal(np.asarray(Image.open(shown / name)), digit), name
