@@ -40,6 +40,9 @@ from stages.idx import IMAGE_SIDE, parse_idx
 MODEL = Path("models/model.keras")
 PNG, JPEG, NPY = b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY"
 MAX_PIXELS = 4096 * 4096  # a 12-megapixel phone photo is read; a digit needs far fewer
+# A larger image is first shrunk (averaging, so anti-aliased) to fit this square: the
+# digit ends at 20x20 anyway, and the preparation's float arrays stay a few MB.
+WORKING_SIDE = 1024
 
 
 def read_digits(path: Path) -> np.ndarray:
@@ -107,7 +110,9 @@ def decode_image(path: Path) -> np.ndarray:
                         f"{path}: refused, far too large for a digit ({image.width}x"
                         f"{image.height} pixels; at most {MAX_PIXELS:,}, e.g. 4096x4096)"
                     )
-                return pixels_of(ImageOps.exif_transpose(image))
+                upright = ImageOps.exif_transpose(image)
+                upright.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
+                return pixels_of(upright)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UserError(f"{path}: refused, far too large for a digit ({one_line(error)})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):

@@ -164,3 +164,21 @@ def test_explain_on_a_full_disk_names_the_picture(
             picture_path=disk / "reading.png",
         )
     assert left_on(disk) == ["rows.csv"]
+
+
+def test_figures_on_a_full_disk_names_the_picture(
+    tmp_path: Path, small_disk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stages.figures import FIGURES, render
+
+    values = [{"x": x, "y": x * x} for x in range(50)]
+    spec = {
+        "data": {"values": values},
+        "mark": "line",
+        "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y"}},
+    }
+    disk = small_disk(tmp_path / "disk", 8)
+    monkeypatch.chdir(ROOT)  # render records the hashes of this repository's dvc.lock
+    with pytest.raises(UserError, match=rf"^{disk}/\S+\.png: {FULL}$"):
+        render(dict.fromkeys(FIGURES, spec), disk)
+    assert not [name for name in left_on(disk) if name.startswith(".")]

@@ -3,6 +3,7 @@
 import io
 import re
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -93,6 +94,22 @@ def test_an_image_of_any_size_is_read_and_prepared(tmp_path: Path) -> None:
     inverted, unchanged = read_digits(tmp_path / "stack.npy")
     assert np.array_equal(inverted, prepare(255 - four)) and np.array_equal(unchanged, four)
     assert np.corrcoef(inverted.ravel(), four.ravel())[0, 1] > 0.99
+
+
+def test_a_photo_sized_page_is_shrunk_first_and_reads_as_a_small_one(tmp_path: Path) -> None:
+    """A 3000x2000 page is worked on at 1024 pixels at most: the same digit as on a page
+    of that size, without the memory of twelve float copies of six megapixels."""
+    seven = 255 - drawn_digit(SEVEN, side=1200)
+    large = np.full((2000, 3000), 255, np.uint8)
+    large[400:1600, 900:2100] = seven
+    small = np.asarray(Image.fromarray(large).resize((1024, 683), Image.Resampling.BOX))
+    path = write_png(tmp_path / "large.png", large)
+    tracemalloc.start()
+    read = read_digits(path)[0].astype(int)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 40e6  # one float32 copy at full size alone is 24 MB
+    assert np.abs(read - prepare(small)).max() <= 8  # the same, up to rounding at edges
 
 
 def test_a_blank_image_is_no_digit_found(tmp_path: Path) -> None:

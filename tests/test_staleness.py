@@ -133,14 +133,14 @@ def inputs(repo: Path) -> dict[str, dict[str, str]]:
 
 
 def representatives() -> list[str]:
-    """One row per (stale, downstream) pair, a params key where one has it: what `dvc repro`
-    does after an edit depends on nothing else, and each repro costs seconds. Params edits
-    take both of DVC's downstream branches (download.mirrors leaves its output's bytes as
-    they were, so prepare is skipped; prepare.seed changes them, so train reruns); the
-    status rows above already show each file making its stages stale."""
-    first: dict[tuple, str] = {}
-    for subject, (now, later) in sorted(table().items(), key=lambda row: ("/" in row[0], row)):
-        first.setdefault((now, later), subject)
+    """One row per downstream set, a params key where one has it. A stale stage always
+    reruns (the status rows above check each row's stale set); what only a real `dvc repro`
+    shows is the downstream column, which depends on the bytes the stale stages write, and
+    each repro costs seconds. download.mirrors leaves its output's bytes as they were, so
+    prepare is skipped; prepare.seed changes them, so train reruns."""
+    first: dict[frozenset, str] = {}
+    for subject, (_, later) in sorted(table().items(), key=lambda row: ("/" in row[0], row)):
+        first.setdefault(frozenset(later), subject)
     return sorted(first.values())
 
 
