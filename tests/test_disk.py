@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stages.errors import UserError
@@ -182,3 +183,13 @@ def test_figures_on_a_full_disk_names_the_picture(
     with pytest.raises(UserError, match=rf"^{disk}/\S+\.png: {FULL}$"):
         render(dict.fromkeys(FIGURES, spec), disk)
     assert not [name for name in left_on(disk) if name.startswith(".")]
+
+
+def test_predict_show_on_a_full_disk_names_the_picture(tmp_path: Path, small_disk) -> None:
+    from stages.predict import write_shown
+
+    digits = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    disk = small_disk(tmp_path / "disk", 8)
+    with pytest.raises(UserError, match=rf"^{disk}/seen/\S+\.png: {FULL}$"):
+        write_shown(disk / "seen", [(tmp_path / "noise.npy", digits)])
+    assert not [name for name in left_on(disk) if "/." in f"/{name}"]
