@@ -1,5 +1,8 @@
 """Fixtures and hooks only: what they build comes from tests/helpers.py and tests/e2e.py."""
 
+import fcntl
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,8 +38,25 @@ def prepared(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def repo(tmp_path_factory) -> Path:
-    """A git+DVC copy of this repo, reproduced once on tiny data and committed."""
-    return make_repo(tmp_path_factory.mktemp("e2e"))
+    """A git+DVC copy of this repo, reproduced once on tiny data and committed.
+
+    Under pytest-xdist it is built once for all workers (the first to come builds it, the
+    others wait on a lock) and each worker gets its own copy: the build runs every stage,
+    the copy takes a fraction of a second."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make_repo(tmp_path_factory.mktemp("e2e"))
+    session = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    built = session / "e2e"
+    with (session / "e2e.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (built / "done").exists():
+            shutil.rmtree(built, ignore_errors=True)
+            built.mkdir()
+            make_repo(built)
+            (built / "done").touch()
+    copy = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(built, copy, symlinks=True, dirs_exist_ok=True)
+    return copy / "repo"
 
 
 @pytest.fixture
