@@ -20,13 +20,21 @@ def train_tiny(root: Path, name: str) -> dict:
     return train_into(tiny_train(), root, name)
 
 
-def test_training_learns_logs_and_is_deterministic(prepared) -> None:
-    first = train_tiny(prepared, "a")
+@pytest.fixture(scope="module")
+def reference(prepared: Path) -> dict:
+    """The tiny training once, for the tests that compare with it (training is
+    deterministic): its metrics; its outputs are in prepared/reference."""
+    return train_tiny(prepared, "reference")
+
+
+def test_training_learns_logs_and_is_deterministic(prepared, reference) -> None:
+    first = reference
     second = train_tiny(prepared, "b")
     assert first == second
     assert max(first["val_accuracy"]) >= 0.9
-    assert (prepared / "a/model.keras").read_bytes() == (prepared / "b/model.keras").read_bytes()
-    logged = pd.read_csv(prepared / "a/logs/plots/metrics/eval/accuracy.tsv", sep="\t")
+    model = (prepared / "reference/model.keras").read_bytes()
+    assert model == (prepared / "b/model.keras").read_bytes()
+    logged = pd.read_csv(prepared / "reference/logs/plots/metrics/eval/accuracy.tsv", sep="\t")
     assert logged["step"].tolist() == list(range(len(first["val_accuracy"])))
     np.testing.assert_allclose(logged["accuracy"], first["val_accuracy"], rtol=1e-6)
 
@@ -77,8 +85,9 @@ def test_per_class_scores_on_a_hand_checked_example() -> None:
     assert table.loc[5].tolist() == [0, 0.0, 0.0, 0.0]
 
 
-def test_an_interrupted_training_resumes_to_the_same_weights(prepared, monkeypatch) -> None:
-    whole_history = train_tiny(prepared, "whole")
+def test_an_interrupted_training_resumes_to_the_same_weights(
+    prepared, reference, monkeypatch
+) -> None:
     saves = []
     original = Checkpoint.save
 
@@ -96,22 +105,22 @@ def test_an_interrupted_training_resumes_to_the_same_weights(prepared, monkeypat
     assert (out / "ck/state.json").exists()
     monkeypatch.setattr(Checkpoint, "save", original)
     resumed = train_tiny(prepared, "cut")
-    whole = prepared / "whole"
+    whole = prepared / "reference"
     assert (out / "model.keras").read_bytes() == (whole / "model.keras").read_bytes()
     for log in ("plots/metrics/eval/accuracy.tsv", "plots/metrics/train/loss.tsv"):
         assert (out / "logs" / log).read_text() == (whole / "logs" / log).read_text()
-    assert resumed == whole_history
+    assert resumed == reference
     assert not (out / "ck").exists()  # removed once the model is saved
 
 
-def test_a_checkpoint_of_other_params_is_discarded(prepared) -> None:
-    fresh = train_tiny(prepared, "p1")
+def test_a_checkpoint_of_other_params_is_discarded(prepared, reference) -> None:
     ck = prepared / "p2" / "ck"
     ck.mkdir(parents=True)
     (ck / "state.json").write_text(json.dumps({"fingerprint": "another run"}))
     (ck / "epoch-3.weights.h5").write_bytes(b"junk")
-    assert train_tiny(prepared, "p2") == fresh
-    assert (prepared / "p2/model.keras").read_bytes() == (prepared / "p1/model.keras").read_bytes()
+    assert train_tiny(prepared, "p2") == reference
+    model = (prepared / "reference/model.keras").read_bytes()
+    assert (prepared / "p2/model.keras").read_bytes() == model
 
 
 def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -> None:
@@ -125,9 +134,9 @@ def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -
     assert list((poisoned / "out").rglob("*")) == []  # no model, logs, summary or checkpoint
 
 
-def test_the_summary_names_the_best_epoch(prepared) -> None:
-    history = train_tiny(prepared, "s")
-    summary = json.loads((prepared / "s/train.json").read_text())["training"]
+def test_the_summary_names_the_best_epoch(prepared, reference) -> None:
+    history = reference
+    summary = json.loads((prepared / "reference/train.json").read_text())["training"]
     best = int(np.argmax(history["val_accuracy"]))
     assert summary["best_epoch"] == best + 1
     assert summary["best_val_accuracy"] == round(history["val_accuracy"][best], 6)
