@@ -76,7 +76,10 @@ def agrees_with_a_run(root: Path, check: Check) -> None:
     """Fail, listing each run's problems, unless the pages agree with one of the runs."""
     problems = {}
     for name, read in runs(root).items():
-        problems[name] = check(root, read)
+        try:
+            problems[name] = check(root, read)
+        except (OSError, subprocess.CalledProcessError) as error:  # a file the run lacks
+            problems[name] = [f"cannot read it: {error}"]
         if not problems[name]:
             return
     pytest.fail("\n".join(f"against {name}'s run: {p}" for name, p in problems.items()))
