@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.atomic import staged_file
+from stages.atomic import staged_file, writing
 from stages.params import TrainParams
 
 STATE = "state.json"
@@ -91,15 +91,16 @@ class Checkpoint:
     def save(self, model: keras.Model, progress: Progress) -> None:
         """Write the epoch just completed; the previous one stays valid until the state
         file is replaced, so a kill at any instant leaves one consistent checkpoint."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         epoch = len(progress.history) - 1
         weights = self.folder / _weights_name(epoch)
-        _check_room(model, self.folder)
-        try:
-            model.save_weights(weights)
-        except BaseException:
-            weights.unlink(missing_ok=True)  # a part of a file: not a checkpoint
-            raise
+        with writing(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _check_room(model, self.folder)
+            try:
+                model.save_weights(weights)
+            except BaseException:
+                weights.unlink(missing_ok=True)  # a part of a file: not a checkpoint
+                raise
         state = {
             "fingerprint": self.fingerprint,
             "weights": _weights_name(epoch),

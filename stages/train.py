@@ -114,24 +114,26 @@ def _train(
     progress = _resume(params, checkpoint, model)
     margin = params.augment_shift
     padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
-    with writing(outputs.checkpoint):  # the checkpoint and DVCLive's logs, each epoch
-        live = Live(str(outputs.checkpoint / "live"), save_dvc_exp=False, dvcyaml=None)
-        for logs in progress.history:
-            _log(live, logs)
-        for epoch in range(len(progress.history), params.epochs):
-            if progress.stale_epochs() >= params.patience:
-                break
-            start = time.perf_counter()
-            logs = _fit_epoch(model, params, epoch, (padded, y_train), validation)
-            _stop_if_diverged(logs, epoch, checkpoint)
-            progress.add(logs)
-            checkpoint.save(model, progress)
-            _log(live, logs)
-            seconds = time.perf_counter() - start
-            if on_epoch:
-                on_epoch(model, seconds)
-            scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
-            print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
+    live_dir = outputs.checkpoint / "live"
+    with writing(live_dir):
+        live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None)
+    for logs in progress.history:
+        _log(live, logs)
+    for epoch in range(len(progress.history), params.epochs):
+        if progress.stale_epochs() >= params.patience:
+            break
+        start = time.perf_counter()
+        logs = _fit_epoch(model, params, epoch, (padded, y_train), validation)
+        _stop_if_diverged(logs, epoch, checkpoint)
+        progress.add(logs)
+        checkpoint.save(model, progress)
+        _log(live, logs)
+        seconds = time.perf_counter() - start
+        if on_epoch:
+            on_epoch(model, seconds)
+        scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
+        print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
+    with writing(live_dir):
         live.end()
     _write_outputs(model, progress, checkpoint, outputs)
     return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
@@ -223,9 +225,10 @@ def _log(live: "Live", logs: dict[str, float]) -> None:
     """One epoch into DVCLive, under the names its Keras callback would use."""
     from dvclive.utils import standardize_metric_name
 
-    for name, value in logs.items():
-        live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
-    live.next_step()
+    with writing(Path(live.dir)):
+        for name, value in logs.items():
+            live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
+        live.next_step()
 
 
 def _write_outputs(
