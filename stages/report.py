@@ -13,6 +13,9 @@ summary) and fails with one line per problem, in this order:
    branch's committed run, or, with --floor (CI's quick run), is below
    `report.quick_min_accuracy`.
 
+A base without committed metrics skips the drop gate with a warning, and the report still
+shows this run's metrics and the params diff.
+
 Not a pipeline stage: it reads results, it never produces any, so dvc.yaml does not list it.
 """
 
@@ -131,6 +134,8 @@ def verdict(
     if floor:
         failure = floor_gate(head, params.quick_min_accuracy)
         passed = f"{GATED} {head:g}, floor {FLOOR}={params.quick_min_accuracy:g}"
+    elif base is None:
+        return None, f"**Gate skipped:** {no_base_metrics(ref)}."
     else:
         failure = gate(base, head, params.max_accuracy_drop, ref)
         passed = (
@@ -139,9 +144,15 @@ def verdict(
         )
     if failure:
         return failure, f"**Gate failed:** {failure}."
-    if base is None and not floor:
-        return None, f"**Gate skipped:** {ref} has no committed {METRICS}."
     return None, f"**Gate passed:** {passed}."
+
+
+def no_base_metrics(ref: str) -> str:
+    """Why the drop gate was skipped: said on stderr and in the Markdown alike."""
+    return (
+        f"{ref} has no committed {METRICS}, so there is no accuracy to compare with; "
+        "the report shows this run's metrics and the params diff"
+    )
 
 
 def run(ref: str, metrics_path: Path, params: ReportParams, floor: bool = False) -> str | None:
@@ -155,6 +166,8 @@ def run(ref: str, metrics_path: Path, params: ReportParams, floor: bool = False)
         raise UserError(f"{metrics_path}: not found (run `dvc repro` first)")
     head = accuracy_of(metrics_path.read_text(), str(metrics_path))
     failure, sentence = verdict(ref, base, head, params, floor)
+    if base is None and not floor:
+        print(f"warning: {no_base_metrics(ref)}", file=sys.stderr)
     metrics = dvc_markdown("metrics", "diff", ref, "--all") or f"No metrics at {ref} or here."
     changed = dvc_markdown("params", "diff", ref) or "No param changed."
     print(

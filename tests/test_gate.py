@@ -223,3 +223,31 @@ def test_the_quick_runs_floor_fails_a_pipeline_that_stopped_learning(
         f"error: test.accuracy {broken:g} is below report.quick_min_accuracy={floor:g}: "
         "the pipeline has stopped learning"
     )
+
+
+def test_a_base_without_metrics_or_without_a_pipeline_skips_the_gate(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Two bases in one clone: a commit that deleted reports/metrics.json, and a root commit
+    holding a README alone (no dvc.yaml, no params.yaml). Each is one warning, not a
+    traceback; the report still shows this run's metrics and the params diff."""
+    fresh = clone(repo, tmp_path)
+    sh(fresh, "git", "checkout", "-qb", "no-metrics", "main")
+    sh(fresh, "git", "rm", "-q", "reports/metrics.json")
+    commit(fresh, "no metrics")
+    sh(fresh, "git", "checkout", "-q", "--orphan", "bare")
+    sh(fresh, "git", "rm", "-rqf", ".")
+    (fresh / "README.md").write_text("A pipeline to come.\n")
+    sh(fresh, "git", "add", "README.md")
+    commit(fresh, "a README alone")
+    sh(fresh, "git", "checkout", "-qf", "main")
+    for base in ("no-metrics", "bare"):
+        result = make(fresh, "report", f"BASE={base}")
+        skipped = (
+            f"{base} has no committed reports/metrics.json, so there is no accuracy to compare "
+            "with; the report shows this run's metrics and the params diff"
+        )
+        assert result.stderr == f"warning: {skipped}\n", base
+        assert f"**Gate skipped:** {skipped}." in result.stdout
+        base_value, here, _ = row(result.stdout, "reports/metrics.json", "test.accuracy")
+        assert base_value == "-" and float(here) == accuracy(fresh)

@@ -3,7 +3,8 @@
 import pytest
 
 from stages.errors import UserError
-from stages.report import accuracy_of, committed_accuracy, floor_gate, gate
+from stages.params import ReportParams
+from stages.report import accuracy_of, committed_accuracy, floor_gate, gate, verdict
 
 
 def test_a_drop_up_to_the_tolerance_passes_and_beyond_it_fails() -> None:
@@ -41,3 +42,14 @@ def test_a_broken_metrics_file_is_named(text: str, expected: str) -> None:
 def test_an_unknown_base_revision_says_how_ci_must_check_out() -> None:
     with pytest.raises(UserError, match=r"unknown git revision 'no-such-branch' .*fetch-depth: 0"):
         committed_accuracy("no-such-branch")
+
+
+def test_a_base_without_metrics_skips_the_drop_gate_but_not_the_floor() -> None:
+    params = ReportParams(max_accuracy_drop=0.002, quick_min_accuracy=0.5)
+    assert verdict("old", None, 0.9, params, floor=False) == (
+        None,
+        "**Gate skipped:** old has no committed reports/metrics.json, so there is no accuracy "
+        "to compare with; the report shows this run's metrics and the params diff.",
+    )
+    failure, sentence = verdict("old", None, 0.1, params, floor=True)
+    assert failure == floor_gate(0.1, 0.5) and sentence == f"**Gate failed:** {failure}."
