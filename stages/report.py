@@ -13,23 +13,32 @@ summary) and fails with one line per problem, in this order:
    branch's committed run, or, with --floor (CI's quick run), is below
    `report.quick_min_accuracy`.
 
-A base without committed metrics skips the drop gate with a warning, and the report still
-shows this run's metrics and the params diff.
+The gate's thresholds are the base revision's (`report` in its params.yaml), never the
+workspace's: a pull request that loosened them would otherwise pass its own worse run. A
+threshold the workspace changes is shown as needing review; one the base lacks (the gate is
+new in this change) is taken from the workspace and shown likewise. A base without committed
+metrics skips the drop gate with a warning, and the report still shows this run's metrics and
+the params diff.
 
 Not a pipeline stage: it reads results, it never produces any, so dvc.yaml does not list it.
 """
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from stages.errors import UserError, cli, one_line
 from stages.lockcheck import stale_stages
-from stages.params import ReportParams, load_params
+from stages.params import ReportParams, load_params, validate
 
 METRICS = Path("reports/metrics.json")
+PARAMS = Path("params.yaml")
 GATED = "test.accuracy"
 TOLERANCE = "report.max_accuracy_drop"
 FLOOR = "report.quick_min_accuracy"
@@ -39,17 +48,79 @@ def git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], capture_output=True, text=True)
 
 
-def committed_accuracy(ref: str) -> float | None:
-    """test.accuracy in reports/metrics.json as committed at ref; None if ref has no such file."""
+def committed(ref: str, path: Path) -> str | None:
+    """path's text as committed at ref; None if ref has no such file."""
     if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode:
         raise UserError(
             f"unknown git revision {ref!r} (in CI, check out with fetch-depth: 0 "
             "so the base branch is there)"
         )
-    shown = git("show", f"{ref}:{METRICS.as_posix()}")
-    if shown.returncode:
-        return None
-    return accuracy_of(shown.stdout, f"{METRICS} at {ref}")
+    shown = git("show", f"{ref}:{path.as_posix()}")
+    return None if shown.returncode else shown.stdout
+
+
+def committed_accuracy(ref: str) -> float | None:
+    """test.accuracy in reports/metrics.json as committed at ref; None if ref has no such file."""
+    text = committed(ref, METRICS)
+    return None if text is None else accuracy_of(text, f"{METRICS} at {ref}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Gates:
+    """params.yaml's report section alone, so that errors name keys as report.KEY: the base's
+    other sections follow the base's schema, which may not be this code's."""
+
+    report: ReportParams
+
+
+def thresholds(ref: str) -> tuple[ReportParams, list[str]]:
+    """(the thresholds to gate with, Markdown lines naming what a reviewer must check).
+
+    A change must not set the bar it is judged by: each threshold is ref's (the base's), and
+    a workspace value that differs is shown for review, never applied. Where ref has no such
+    key (the gate is new in this change) the workspace's value is used and shown for review.
+    """
+    here = load_params(PARAMS).report
+    base = base_thresholds(ref)
+    merged = {"report": dataclasses.asdict(here) | base}
+    used = validate(merged, Gates, f"{PARAMS} at {ref}").report
+    return used, review_lines(base, here, used, ref)
+
+
+def base_thresholds(ref: str) -> dict[str, Any]:
+    """The report keys that ref's params.yaml sets, as written ({} if it has none)."""
+    where = f"{PARAMS} at {ref}"
+    try:
+        raw = yaml.safe_load(committed(ref, PARAMS) or "") or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{where}: not valid YAML: {one_line(error)}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: the top level must be a mapping of sections, got {raw!r}")
+    section = raw.get("report", {})
+    if not isinstance(section, dict | None):  # None: `report:` with every key commented out
+        raise UserError(f"{where}: report must be a mapping of keys, got {section!r}")
+    keys = {spec.name for spec in dataclasses.fields(ReportParams)}
+    return {key: value for key, value in (section or {}).items() if key in keys}
+
+
+def review_lines(
+    base: dict[str, Any], here: ReportParams, used: ReportParams, ref: str
+) -> list[str]:
+    """One Markdown line per threshold the workspace adds or changes against ref."""
+    lines = []
+    for spec in dataclasses.fields(ReportParams):
+        key, new, old = f"report.{spec.name}", getattr(here, spec.name), getattr(used, spec.name)
+        if spec.name not in base:
+            lines.append(
+                f"**Needs review:** {key}={new:g} is new in this change ({ref} has none); "
+                "the gates use it."
+            )
+        elif new != old:
+            lines.append(
+                f"**Needs review:** this change sets {key} from {old:g} to {new:g}; "
+                f"the gates use the base's {old:g} ({ref})."
+            )
+    return lines
 
 
 def accuracy_of(text: str, where: str) -> float:
@@ -155,9 +226,10 @@ def no_base_metrics(ref: str) -> str:
     )
 
 
-def run(ref: str, metrics_path: Path, params: ReportParams, floor: bool = False) -> str | None:
+def run(ref: str, metrics_path: Path, floor: bool = False) -> str | None:
     """Print the report; return the gate's failure message, or None when it passed."""
     base = committed_accuracy(ref)  # first: it names an unknown ref in one line
+    params, reviews = thresholds(ref)
     problems, notes = input_problems(ref)
     if problems:
         print("**Gate failed:**\n\n" + "".join(f"- {line}\n" for line in problems))
@@ -173,7 +245,9 @@ def run(ref: str, metrics_path: Path, params: ReportParams, floor: bool = False)
     print(
         f"## Metrics: workspace against {ref}\n\n{metrics}\n\n"
         + "".join(f"{note}\n\n" for note in notes)
-        + f"## Params: workspace against {ref}\n\n{changed}\n\n{sentence}\n"
+        + f"## Params: workspace against {ref}\n\n{changed}\n\n"
+        + "".join(f"{line}\n\n" for line in reviews)
+        + f"{sentence}\n"
     )
     return failure
 
@@ -185,8 +259,7 @@ def main() -> None:
         "--floor", action="store_true", help=f"gate on {FLOOR} (CI's quick run) instead"
     )
     args = parser.parse_args()
-    params = load_params()
-    failure = run(args.base, METRICS, params.report, args.floor)
+    failure = run(args.base, METRICS, args.floor)
     if failure:
         raise UserError(failure)
 

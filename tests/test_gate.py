@@ -4,7 +4,9 @@ Each test works in its own `git clone`, as CI checks a commit out: without data 
 cache, or (data=True) sharing the e2e repo's cache, so the shared repo's history stays as
 it is. The report must fail on committed results that do not belong to the committed
 pipeline (a stale dvc.lock), on a declared metric it cannot load, on an accuracy drop
-against the base, and, for the quick run, below the floor; and pass otherwise.
+against the base (by the base's tolerance, whatever the change sets), and, for the quick
+run, below the floor; and pass otherwise, skipping the drop gate where the base has no
+metrics.
 """
 
 import json
@@ -225,6 +227,33 @@ def test_the_quick_runs_floor_fails_a_pipeline_that_stopped_learning(
     )
 
 
+def test_a_change_cannot_loosen_its_own_gate(repo: Path, tmp_path: Path) -> None:
+    """The base is made better, as in the tolerance test; the change also sets
+    max_accuracy_drop to 0.5, which would pass it. The gate keeps the base's 0.002 and the
+    report asks for a reviewer. A report-only edit of params.yaml leaves dvc.lock current:
+    no stage tracks that section."""
+    fresh = clone(repo, tmp_path)
+    head = accuracy(fresh)
+    sh(fresh, "git", "checkout", "-qb", "better", "main")
+    set_accuracy(fresh, round(head + 0.0021, 6))
+    commit(fresh, "base 0.0021 better")
+    sh(fresh, "git", "checkout", "-q", "main")
+    set_params(fresh, {"report": {"max_accuracy_drop": 0.5}})
+    commit(fresh, "a lower accuracy, and a gate loosened to let it pass")
+    failed = make(fresh, "report", "BASE=better", check=False)
+    message = (
+        f"test.accuracy dropped from {round(head + 0.0021, 6):g} (better) to {head:g}, "
+        "more than report.max_accuracy_drop=0.002"
+    )
+    assert failed.returncode != 0 and errors(failed) == [f"error: {message}"]
+    assert (
+        "**Needs review:** this change sets report.max_accuracy_drop from 0.002 to 0.5; "
+        "the gates use the base's 0.002 (better).\n\n"
+        f"**Gate failed:** {message}.\n"
+    ) in failed.stdout
+    assert row(failed.stdout, "params.yaml", "report.max_accuracy_drop") == ["0.002", "0.5"]
+
+
 def test_a_base_without_metrics_or_without_a_pipeline_skips_the_gate(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -241,7 +270,7 @@ def test_a_base_without_metrics_or_without_a_pipeline_skips_the_gate(
     sh(fresh, "git", "add", "README.md")
     commit(fresh, "a README alone")
     sh(fresh, "git", "checkout", "-qf", "main")
-    for base in ("no-metrics", "bare"):
+    for base, new_thresholds in (("no-metrics", 0), ("bare", 2)):
         result = make(fresh, "report", f"BASE={base}")
         skipped = (
             f"{base} has no committed reports/metrics.json, so there is no accuracy to compare "
@@ -251,3 +280,6 @@ def test_a_base_without_metrics_or_without_a_pipeline_skips_the_gate(
         assert f"**Gate skipped:** {skipped}." in result.stdout
         base_value, here, _ = row(result.stdout, "reports/metrics.json", "test.accuracy")
         assert base_value == "-" and float(here) == accuracy(fresh)
+        new = result.stdout.count("is new in this change")  # bare has no params.yaml
+        assert new == new_thresholds, base
+    assert row(result.stdout, "params.yaml", "report.max_accuracy_drop") == ["-", "0.002"]
