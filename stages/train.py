@@ -7,8 +7,11 @@ stopped and still ends with the weights of an uninterrupted one. Early stopping 
 best validation epoch. A loss that turns NaN or infinite stops the stage with an error
 and no model.
 
-Outputs: the model, DVCLive's per-epoch logs (replayed from the checkpoint on resume, and
-moved into place only when training is done) and reports/train.json, a short summary.
+Outputs: the model, DVCLive's per-epoch logs and reports/train.json, a short summary.
+DVCLive logs where dvc.yaml declares its plots and metric (reports/train), after every
+epoch, so `dvc exp show`, `dvc plots show` and the VS Code extension see a run as it trains;
+a resumed run replays the checkpointed epochs into it first. Its step is the epoch's
+number, counted from 1 as training.best_epoch is.
 Wall-clock seconds are printed per epoch but kept out of every output: a time in a DVC
 output would change dvc.lock on every identical run (make bench measures speed).
 """
@@ -17,7 +20,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stages.atomic import staged_dir, staged_file, writing
+from stages.atomic import staged_file, writing
 from stages.dataset import load_split
 from stages.distribute import Task, task
 from stages.errors import UserError, cli
@@ -114,11 +116,10 @@ def _train(
     progress = _resume(params, checkpoint, model)
     margin = params.augment_shift
     padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
-    live_dir = outputs.checkpoint / "live"
-    with writing(live_dir):
-        live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None)
-    for logs in progress.history:
-        _log(live, logs)
+    with writing(outputs.logs):  # resume=False: it clears what a killed run left
+        live = Live(str(outputs.logs), save_dvc_exp=False, dvcyaml=None)
+    for number, logs in enumerate(progress.history, start=1):
+        _log(live, number, logs)
     for epoch in range(len(progress.history), params.epochs):
         if progress.stale_epochs() >= params.patience:
             break
@@ -127,13 +128,13 @@ def _train(
         _stop_if_diverged(logs, epoch, checkpoint)
         progress.add(logs)
         checkpoint.save(model, progress)
-        _log(live, logs)
+        _log(live, epoch + 1, logs)
         seconds = time.perf_counter() - start
         if on_epoch:
             on_epoch(model, seconds)
         scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
         print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
-    with writing(live_dir):
+    with writing(outputs.logs):
         live.end()
     _write_outputs(model, progress, checkpoint, outputs)
     return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
@@ -221,11 +222,12 @@ def _stop_if_diverged(logs: dict[str, float], epoch: int, checkpoint: "Checkpoin
         )
 
 
-def _log(live: "Live", logs: dict[str, float]) -> None:
-    """One epoch into DVCLive, under the names its Keras callback would use."""
+def _log(live: "Live", number: int, logs: dict[str, float]) -> None:
+    """Epoch `number` (from 1) into DVCLive, under the names its Keras callback would use."""
     from dvclive.utils import standardize_metric_name
 
     with writing(Path(live.dir)):
+        live.step = number
         for name, value in logs.items():
             live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
         live.next_step()
@@ -234,13 +236,11 @@ def _log(live: "Live", logs: dict[str, float]) -> None:
 def _write_outputs(
     model: "keras.Model", progress: "Progress", checkpoint: "Checkpoint", outputs: Outputs
 ) -> None:
-    """The best epoch's model, DVCLive's logs and the summary; then the checkpoint goes."""
+    """The best epoch's model and the summary; then the checkpoint goes."""
     from stages.model import save_model
 
     checkpoint.load_best(model, progress)
     save_model(model, outputs.model)
-    with staged_dir(outputs.logs) as staging:
-        shutil.copytree(outputs.checkpoint / "live", staging, dirs_exist_ok=True)
     # Root key "training", not "train": a metric named like a params key (train.epochs)
     # makes `dvc exp show` prefix both columns with their file names.
     summary = {

@@ -15,7 +15,13 @@ CURVES = {"Training curves", "Accuracy per epoch"}  # dvc.yaml's top-level plots
 MISTAKES = "Mistakes"  # the confusion matrix without its diagonal (.dvc/plots/mistakes.json)
 CONFUSION, F1, GALLERY = "reports/predictions.csv", "reports/classes.csv", "reports/errors.png"
 ROWS, READING = "reports/rows.csv", "reports/reading.png"  # explain's own plots
-PLOTS = CURVES | {MISTAKES, CONFUSION, F1, ROWS}  # stages' own plots are named by their paths
+# DVCLive's, one per metric: the train stage's own plots, which the curves above combine.
+LIVE = {
+    f"reports/train/plots/metrics/{s}/{m}.tsv"
+    for s in ("train", "eval")
+    for m in ("loss", "accuracy")
+}
+PLOTS = CURVES | LIVE | {MISTAKES, CONFUSION, F1, ROWS}  # stages' plots are named by their paths
 
 
 def test_plots_show_renders_every_declared_plot(repo: Path, tmp_path: Path) -> None:
@@ -78,7 +84,11 @@ def test_experiments_run_queue_show_and_diff_their_plots(restore: Path, tmp_path
     assert sorted(units.values()) == [16, 32] and units["units-16"] == 16
     for data in found.values():
         metrics = data["metrics"]
-        assert set(metrics) <= {"reports/metrics.json", "reports/train.json"}  # no data.json
+        assert set(metrics) == {  # no data.json
+            "reports/metrics.json",
+            "reports/train.json",
+            "reports/train/metrics.json",  # DVCLive's, updated after every epoch
+        }
         assert set(metrics["reports/metrics.json"]["data"]["test"]) == {
             "accuracy",
             "loss",
@@ -86,7 +96,7 @@ def test_experiments_run_queue_show_and_diff_their_plots(restore: Path, tmp_path
             "errors",
         }
     header = sh(repo, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
-    assert {"train.epochs", "training.epochs_run", "test.accuracy"} <= set(header)
+    assert {"train.epochs", "training.epochs_run", "test.accuracy", "eval.accuracy"} <= set(header)
     assert not [name for name in header if ":" in name]  # no clash, so no file-name prefixes
     other = next(name for name, value in units.items() if value == 32)
     args = ("dvc", "plots", "diff", "units-16", other, "--json", "-o", str(tmp_path))

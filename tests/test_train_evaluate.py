@@ -35,7 +35,7 @@ def test_training_learns_logs_and_is_deterministic(prepared, reference) -> None:
     model = (prepared / "reference/model.keras").read_bytes()
     assert model == (prepared / "b/model.keras").read_bytes()
     logged = pd.read_csv(prepared / "reference/logs/plots/metrics/eval/accuracy.tsv", sep="\t")
-    assert logged["step"].tolist() == list(range(len(first["val_accuracy"])))
+    assert logged["step"].tolist() == list(range(1, len(first["val_accuracy"]) + 1))  # epochs
     np.testing.assert_allclose(logged["accuracy"], first["val_accuracy"], rtol=1e-6)
 
 
@@ -101,7 +101,9 @@ def test_an_interrupted_training_resumes_to_the_same_weights(
     with pytest.raises(KeyboardInterrupt):
         train_tiny(prepared, "cut")
     out = prepared / "cut"
-    assert not (out / "model.keras").exists() and not (out / "logs").exists()
+    assert not (out / "model.keras").exists()
+    live = pd.read_csv(out / "logs/plots/metrics/eval/accuracy.tsv", sep="\t")
+    assert live["step"].tolist() == [1, 2]  # logged as it trained; killed before logging 3
     assert (out / "ck/state.json").exists()
     monkeypatch.setattr(Checkpoint, "save", original)
     resumed = train_tiny(prepared, "cut")
@@ -131,7 +133,8 @@ def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -
     save_split(poisoned / "data/prepared/train", x, y)
     with pytest.raises(UserError, match=r"^training diverged in epoch 1: loss is nan; no model"):
         train_tiny(poisoned, "out")
-    assert list((poisoned / "out").rglob("*")) == []  # no model, logs, summary or checkpoint
+    # No model, summary or checkpoint; DVCLive's folder, empty: no epoch ended to log.
+    assert list((poisoned / "out").rglob("*")) == [poisoned / "out/logs"]
 
 
 def test_the_summary_names_the_best_epoch(prepared, reference) -> None:
@@ -145,6 +148,11 @@ def test_the_summary_names_the_best_epoch(prepared, reference) -> None:
         "best_epoch": best + 1,
         "epochs_run": len(history["loss"]),
     }
+    # The plots count epochs as the summary does: its best epoch is drawn at that step.
+    logged = pd.read_csv(prepared / "reference/logs/plots/metrics/eval/accuracy.tsv", sep="\t")
+    assert logged.loc[logged["accuracy"].idxmax(), "step"] == summary["best_epoch"]
+    live = json.loads((prepared / "reference/logs/metrics.json").read_text())
+    assert live["step"] == summary["epochs_run"]
 
 
 def test_shifts_move_whole_images_within_the_limit_and_only_when_asked() -> None:
