@@ -1,4 +1,4 @@
-"""The metrics report CI writes into a pull request's summary, and the gates DVC lacks.
+"""The metrics report CI writes into its job summary, and the gates DVC lacks.
 
 `dvc metrics diff` shows how a run compares with the base branch but always exits 0, trusts
 whatever metrics are committed, and drops a metric it cannot load with only a warning. This
@@ -10,8 +10,7 @@ summary) and fails with one line per problem, in this order:
 2. a metrics file declared in dvc.yaml cannot be loaded here (a DVC-cached metric in a
    fresh clone): its rows would silently vanish from the diff;
 3. the gate: test accuracy fell more than `report.max_accuracy_drop` below the base
-   branch's committed run, or, with --floor (CI's quick run), is below
-   `report.quick_min_accuracy`.
+   branch's committed run (CI's quick run has its floor instead: stages/quick.py).
 
 The gate's thresholds are the base revision's (`report` in its params.yaml), never the
 workspace's: a pull request that loosened them would otherwise pass its own worse run. A
@@ -226,7 +225,7 @@ def no_base_metrics(ref: str) -> str:
     )
 
 
-def run(ref: str, metrics_path: Path, floor: bool = False) -> str | None:
+def run(ref: str, metrics_path: Path) -> str | None:
     """Print the report; return the gate's failure message, or None when it passed."""
     base = committed_accuracy(ref)  # first: it names an unknown ref in one line
     params, reviews = thresholds(ref)
@@ -237,8 +236,8 @@ def run(ref: str, metrics_path: Path, floor: bool = False) -> str | None:
     if not metrics_path.exists():
         raise UserError(f"{metrics_path}: not found (run `dvc repro` first)")
     head = accuracy_of(metrics_path.read_text(), str(metrics_path))
-    failure, sentence = verdict(ref, base, head, params, floor)
-    if base is None and not floor:
+    failure, sentence = verdict(ref, base, head, params, floor=False)
+    if base is None:
         print(f"warning: {no_base_metrics(ref)}", file=sys.stderr)
     metrics = dvc_markdown("metrics", "diff", ref, "--all") or f"No metrics at {ref} or here."
     changed = dvc_markdown("params", "diff", ref) or "No param changed."
@@ -255,11 +254,8 @@ def run(ref: str, metrics_path: Path, floor: bool = False) -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", default="main", help="git revision to compare with (main)")
-    parser.add_argument(
-        "--floor", action="store_true", help=f"gate on {FLOOR} (CI's quick run) instead"
-    )
     args = parser.parse_args()
-    failure = run(args.base, METRICS, args.floor)
+    failure = run(args.base, METRICS)
     if failure:
         raise UserError(failure)
 

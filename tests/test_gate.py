@@ -9,6 +9,7 @@ run, below the floor; and pass otherwise, skipping the drop gate where the base 
 metrics.
 """
 
+import hashlib
 import json
 import re
 import subprocess
@@ -209,21 +210,50 @@ def test_the_quick_runs_floor_fails_a_pipeline_that_stopped_learning(
 ) -> None:
     """Labels misaligned by one, as a bug in prepare could do: it trains, evaluates, and
     scores about chance; `make quick` (here with the tiny run's own params: QUICK_RUN=)
-    fails it against the floor in params.yaml, and passes the healthy run."""
+    fails it against the floor in params.yaml, and passes the healthy run. Each is a
+    temporary experiment: the workspace and `dvc exp list` stay as they were, and the
+    unchanged healthy run comes back from DVC's run-cache without training."""
     copy = clone(repo, tmp_path, data=True)
     floor = yaml.safe_load((copy / "params.yaml").read_text())["report"]["quick_min_accuracy"]
+    before = workspace(copy)
     healthy = make(copy, "quick", "QUICK_RUN=")
     assert f"**Gate passed:** test.accuracy {accuracy(copy):g}, floor" in healthy.stdout
+    assert "Running stage" not in healthy.stderr  # HEAD's own run: nothing to train
+    assert workspace(copy) == before
     path = copy / "stages/prepare.py"
     assert BREAK_LABELS[0] in path.read_text()
     path.write_text(path.read_text().replace(*BREAK_LABELS))
+    before = workspace(copy)
     result = make(copy, "quick", "QUICK_RUN=", check=False)
-    broken = accuracy(copy)
-    assert broken < 0.3
     assert result.returncode != 0
-    assert errors(result)[-1] == (
-        f"error: test.accuracy {broken:g} is below report.quick_min_accuracy={floor:g}: "
-        "the pipeline has stopped learning"
+    failed = re.fullmatch(
+        r"error: test.accuracy (\S+) is below report.quick_min_accuracy=(\S+): "
+        "the pipeline has stopped learning",
+        errors(result)[-1],
+    )
+    assert failed and float(failed[1]) < 0.3 and float(failed[2]) == floor
+    assert "Running stage 'train'" in result.stderr  # the uncommitted edit was run
+    assert workspace(copy) == before
+    again = make(copy, "quick", "QUICK_RUN=", check=False)
+    assert errors(again)[-1] == errors(result)[-1]
+    assert "Running stage" not in again.stderr  # restored from DVC's run-cache
+    assert "Stage 'train' is cached - skipping run" in again.stderr
+    bad = make(copy, "quick", "QUICK_RUN=-S train.units=0", check=False)
+    assert "error: params.yaml: train.units must be >= 1, got 0" in bad.stderr
+    assert re.fullmatch(
+        r"error: dvc exp run --temp -n quick-\w+ -S train.units=0 failed .*", errors(bad)[-1]
+    )
+    assert workspace(copy) == before
+
+
+def workspace(repo: Path) -> tuple[str, ...]:
+    """What a quick run must leave alone: git's view of the files, the run's outputs, and the
+    experiments DVC lists."""
+    outputs = [repo / "reports/metrics.json", repo / "models/model.keras", repo / "dvc.lock"]
+    return (
+        sh(repo, "git", "status", "--porcelain").stdout,
+        *(hashlib.sha256(path.read_bytes()).hexdigest() for path in outputs),
+        sh(repo, "dvc", "exp", "list", "--all-commits").stdout,
     )
 
 
