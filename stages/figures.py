@@ -9,6 +9,10 @@ network:
     python -m stages.figures --compare REV...
                                           docs/img/rows-compared.png: the accuracy after
                                           each row of several revisions or experiments
+    python -m stages.figures --diff REV --out DIR
+                                          DIR/*.png: every plot `dvc plots diff REV` draws,
+                                          REV and the workspace overlaid (CI's pictures
+                                          of a change), and the Markdown listing them
     python -m stages.figures --offline F  an HTML template with Vega bundled, for
                                           `dvc plots show --html-template F`
 
@@ -20,6 +24,7 @@ committed run. Not a pipeline stage: it reads results and writes documentation o
 import argparse
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -32,8 +37,8 @@ IMAGES = Path("docs/img")
 MANIFEST = IMAGES / "figures.json"
 # dvc.yaml plot name -> (picture, the pipeline output whose data it draws)
 FIGURES = {
-    "Training curves": ("training-curves.png", "reports/train"),
-    "Accuracy per epoch": ("accuracy.png", "reports/train"),
+    "Training curves": ("training-curves.png", "reports/train/plots"),
+    "Accuracy per epoch": ("accuracy.png", "reports/train/plots"),
     "Mistakes": ("mistakes.png", "reports/predictions.csv"),
     "reports/rows.csv": ("rows.png", "reports/rows.csv"),
 }
@@ -93,6 +98,35 @@ def render(specs: dict[str, dict], folder: Path) -> dict[str, dict[str, str]]:
     return manifest
 
 
+def render_diff(rev: str, folder: Path) -> list[str]:
+    """Every Vega plot of `dvc plots diff REV` as folder/NAME.png; the pictures' names."""
+    import vl_convert
+
+    shown = subprocess.run(
+        ["dvc", "plots", "diff", rev, "--json"], capture_output=True, text=True, check=False
+    )
+    if shown.returncode:
+        raise UserError(f"dvc plots diff {rev} --json failed: {shown.stderr.strip()}")
+    pictures = []
+    for name, plots in json.loads(shown.stdout)["data"].items():
+        for plot in plots:
+            if plot.get("type") == "vega":
+                picture = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() + ".png"
+                with staged_file(folder / picture) as path:
+                    path.write_bytes(vl_convert.vegalite_to_png(plot["content"], scale=1))
+                pictures.append(picture)
+    return pictures
+
+
+def diff_markdown(rev: str, pictures: list[str], folder: Path) -> str:
+    """The job summary's section listing the pictures of a change."""
+    listed = "".join(f"- {picture}\n" for picture in pictures)
+    return (
+        f"## Plots: workspace against {rev}\n\n"
+        f"`dvc plots diff {rev}`, both overlaid, in {folder}/:\n\n{listed}"
+    )
+
+
 def offline_template() -> str:
     """DVC's HTML page with Vega, Vega-Lite and Vega-Embed inlined instead of fetched."""
     import vl_convert
@@ -108,7 +142,12 @@ def main() -> None:
     parser.add_argument(
         "--compare", nargs="+", metavar="REV", help="overlay these revisions' rows plots"
     )
+    parser.add_argument("--diff", metavar="REV", help="draw REV against the workspace")
+    parser.add_argument("--out", type=Path, default=Path("dvc_plots/diff"), help="for --diff")
     args = parser.parse_args()
+    if args.diff:
+        print(diff_markdown(args.diff, render_diff(args.diff, args.out), args.out))
+        return
     if args.compare:
         import vl_convert
 

@@ -2,6 +2,7 @@
 offline), and doing what README promises: install with `make test`, a quick run through
 real params, the gate."""
 
+import os
 import re
 import subprocess
 import sys
@@ -46,8 +47,12 @@ def test_the_workflow_passes_zizmors_security_audit_and_an_injection_does_not(
     assert result.returncode != 0 and "template-injection" in result.stdout
 
 
-def steps() -> list[dict]:
-    return yaml.safe_load(WORKFLOW.read_text())["jobs"]["pipeline"]["steps"]
+def steps(job: str = "pipeline") -> list[dict]:
+    return yaml.safe_load(WORKFLOW.read_text())["jobs"][job]["steps"]
+
+
+def uses(action: str, job: str = "pipeline") -> list[dict]:
+    return [s for s in steps(job) if s.get("uses", "").startswith(f"actions/{action}@")]
 
 
 def test_the_workflow_installs_tests_and_gates_as_readme_says() -> None:
@@ -58,7 +63,8 @@ def test_the_workflow_installs_tests_and_gates_as_readme_says() -> None:
     commands = [s.get("run", "") for s in steps()]
     assert any(c.splitlines()[-1:] == ["make test"] for c in commands)
     assert 'make report BASE="$BASE" >> "$GITHUB_STEP_SUMMARY"' in commands
-    assert 'make quick >> "$GITHUB_STEP_SUMMARY"' in commands
+    assert 'make quick BASE="$BASE" >> "$GITHUB_STEP_SUMMARY"' in commands
+    assert 'make plots-diff BASE="$BASE" >> "$GITHUB_STEP_SUMMARY"' in commands
     readme = (ROOT / "README.md").read_text()
     assert all(f"make {target}" in readme for target in ("test", "report", "quick"))
 
@@ -86,3 +92,53 @@ def test_the_quick_run_overrides_real_params_keys(tmp_path: Path) -> None:
         2,
         32,
     )
+
+
+def test_the_workflow_caches_the_environment_and_dvcs_cache() -> None:
+    venv, dvc = uses("cache")
+    assert venv["with"]["path"] == ".venv"
+    key = venv["with"]["key"]
+    assert "hashFiles('requirements.lock')" in key and "steps.python.outputs.python-version" in key
+    touch = next(s for s in steps() if s.get("run") == "touch .venv/bin/dvc")
+    assert touch["if"] == f"steps.{venv['id']}.outputs.cache-hit == 'true'"
+    assert dvc["with"]["path"] == ".dvc/cache"  # the run-cache (.dvc/cache/runs) with it
+    assert dvc["with"]["key"].startswith(dvc["with"]["restore-keys"])
+
+
+def test_a_restored_environment_marked_current_is_not_rebuilt(tmp_path: Path) -> None:
+    """A restored cache keeps the files' old times, and the checkout makes the lock new:
+    without the workflow's `touch`, make would rebuild .venv from scratch."""
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    dvc = tmp_path / ".venv/bin/dvc"
+    dvc.parent.mkdir(parents=True)
+    dvc.touch()
+    os.utime(dvc, (0, 0))  # as restored: older than the checkout
+    (tmp_path / "requirements.lock").touch()
+
+    def rebuilds() -> bool:
+        dry = subprocess.run(["make", "-n", ".venv/bin/dvc"], cwd=tmp_path, capture_output=True)
+        return b"-m venv" in dry.stdout
+
+    assert rebuilds()
+    subprocess.run(["touch", ".venv/bin/dvc"], cwd=tmp_path, check=True)
+    assert not rebuilds()
+
+
+def test_the_pictures_go_up_as_an_artifact_linked_from_the_summary() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    folder = re.search(r"stages.figures --diff \$\(BASE\) --out (\S+)", makefile)[1]
+    (upload,) = uses("upload-artifact")
+    assert upload["with"]["path"] == folder
+    link = next(s for s in steps() if "artifact-url" in str(s.get("env")))
+    assert link["env"]["URL"] == f"${{{{ steps.{upload['id']}.outputs.artifact-url }}}}"
+    assert '>> "$GITHUB_STEP_SUMMARY"' in link["run"]
+
+
+def test_the_gate_tests_also_run_on_the_newest_dvc_allowed_to_fail() -> None:
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["newest-dvc"]
+    assert job["continue-on-error"] is True
+    commands = "\n".join(s.get("run", "") for s in job["steps"])
+    assert 'pip install --quiet --upgrade "dvc>=3,<4"' in commands
+    assert "make gate-tests" in commands
+    gate_tests = re.search(r"^gate-tests:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)[1]
+    assert "tests/test_gate.py" in gate_tests and "tests/test_report.py" in gate_tests
