@@ -86,12 +86,17 @@ def agrees_with_a_run(root: Path, check: Check) -> None:
 
 
 def committed(read: Read) -> dict[str, float]:
-    """A run's figures: reports/metrics.json, reports/train.json, the size of the test split
-    they imply, and the rows after which reports/rows.csv passes 50%, 90% and 99% accuracy."""
+    """A run's figures: reports/metrics.json, reports/train.json, DVCLive's last epoch, the
+    size of the test split they imply, and the rows after which reports/rows.csv passes 50%,
+    90% and 99% accuracy."""
     test = json.loads(read("reports/metrics.json"))["test"]
     training = json.loads(read("reports/train.json"))["training"]
+    live = json.loads(read("reports/train/metrics.json"))
     figures = {f"test.{key}": value for key, value in test.items()}
     figures |= {f"training.{key}": value for key, value in training.items()}
+    figures |= {
+        f"{split}.{key}": live[split][key] for split in ("train", "eval") for key in live[split]
+    }
     figures["test.size"] = round(test["errors"] / (1 - test["accuracy"]))
     rows = pd.read_csv(io.StringIO(read("reports/rows.csv")))
     for share in (50, 90, 99):  # the first row after which the answer is this accurate
@@ -202,6 +207,8 @@ def another_machine_s_run(root: Path) -> None:
     metrics.write_text(json.dumps({"test": test}, indent=2) + "\n")
     summary = {"training": {"best_val_accuracy": 0.9928, "best_epoch": 19, "epochs_run": 20}}
     (root / "reports/train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    live = {"train": {"accuracy": 0.99702, "loss": 0.01013}, "eval": {"accuracy": 0.9928}}
+    (root / "reports/train/metrics.json").write_text(json.dumps(live | {"step": 20}) + "\n")
     rows = pd.read_csv(root / "reports/rows.csv")
     rows["accuracy"] = (rows["accuracy"] * 0.999).round(4)
     rows.to_csv(root / "reports/rows.csv", index=False)

@@ -121,11 +121,12 @@ def test_artifacts_get_downloads_each_tagged_model_version(shared: Shared, tmp_p
     assert (tmp_path / "latest.keras").read_bytes() == shared.experiment_model
 
 
-def test_artifacts_get_needs_an_annotated_tag_and_the_remote_committed_at_it(
+def test_artifacts_get_needs_an_annotated_tag_and_a_remote_committed_or_named(
     shared: Shared, tmp_path: Path
 ) -> None:
     """Two ways a version goes missing: a lightweight tag, and a commit older than the one that
-    added the DVC remote (its .dvc/config, read at the tagged commit, names none)."""
+    added the DVC remote (its .dvc/config, read at the tagged commit, names none), unless
+    the command names the remote itself."""
     sh(shared.work, "git", "tag", f"{ARTIFACT}@v0.0.1", "HEAD")  # lightweight
     sh(shared.work, "git", "push", "-q", "origin", f"{ARTIFACT}@v0.0.1")
     light = get(tmp_path, shared.origin, "light.keras", "--rev", "v0.0.1", check=False)
@@ -136,3 +137,10 @@ def test_artifacts_get_needs_an_annotated_tag_and_the_remote_committed_at_it(
     old = get(tmp_path, shared.origin, "old.keras", "--rev", "v0.9.0", check=False)
     assert old.returncode == 1
     assert f"No storage files available: '{MODEL}'" in old.stderr
+    # ...which is still fetched by naming a remote: --config merges one in.
+    config = tmp_path / "storage.config"
+    config.write_text(
+        f"[core]\n    remote = storage\n['remote \"storage\"']\n    url = {shared.storage}\n"
+    )
+    get(tmp_path, shared.origin, "old.keras", "--rev", "v0.9.0", "--config", str(config))
+    assert (tmp_path / "old.keras").read_bytes() == shared.baseline_model
