@@ -14,7 +14,7 @@ Not a pipeline stage: it runs the pipeline as an experiment and reads its result
 """
 
 import argparse
-import json
+import contextlib
 import subprocess
 import sys
 import uuid
@@ -23,21 +23,24 @@ from stages.errors import UserError, cli
 from stages.report import dvc_markdown, thresholds, verdict
 
 
-def dvc(*args: str, check: bool = True, shown: bool = False) -> subprocess.CompletedProcess:
-    """A `dvc` command with this interpreter's DVC: its stdout captured, or shown on stderr
-    (the job summary takes only our Markdown); its stderr passes through."""
-    stdout = sys.stderr if shown else subprocess.PIPE
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], stdout=stdout, text=True)
-    if check and result.returncode:
+def run_experiment(name: str, overrides: list[str]) -> None:
+    """`dvc exp run --temp`, its output on stderr (the job summary takes only our Markdown)."""
+    sets = [arg for override in overrides for arg in ("-S", override)]
+    args = ["exp", "run", "--temp", "-n", name, *sets]
+    if subprocess.run([sys.executable, "-m", "dvc", *args], stdout=sys.stderr).returncode:
         raise UserError(f"dvc {' '.join(args)} failed (its output is above)")
-    return result
 
 
 def experiment_accuracy(name: str) -> float:
-    """test.accuracy of experiment `name`, as `dvc exp show --json` records it."""
+    """test.accuracy of experiment `name`, as `dvc exp show --json` records it (asked in this
+    process, as remove_experiment does: each `dvc` command costs a second of start-up)."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        shown = [baseline.dumpd() for baseline in repo.experiments.show()]
     revs = [
         rev
-        for baseline in json.loads(dvc("exp", "show", "--json").stdout)
+        for baseline in shown
         for group in baseline.get("experiments") or []
         for rev in group["revs"]
     ]
@@ -46,6 +49,15 @@ def experiment_accuracy(name: str) -> float:
         return float(data["metrics"]["reports/metrics.json"]["data"]["test"]["accuracy"])
     except (KeyError, TypeError, ValueError):
         raise UserError(f"experiment {name}: no test.accuracy in `dvc exp show`") from None
+
+
+def remove_experiment(name: str) -> None:
+    """`dvc exp remove name`, if the run made it (a failed one makes none)."""
+    from dvc.repo import Repo
+    from dvc.repo.experiments.exceptions import UnresolvedExpNamesError
+
+    with Repo() as repo, contextlib.suppress(UnresolvedExpNamesError):
+        repo.experiments.remove(exp_names=[name])
 
 
 def changed_tables(name: str) -> str:
@@ -59,13 +71,12 @@ def quick(overrides: list[str], base: str) -> str | None:
     """Run, report, remove the experiment; the floor's failure message, or None."""
     params, reviews = thresholds(base)  # first: a bad base is one line before any training
     name = f"quick-{uuid.uuid4().hex[:8]}"
-    sets = [arg for override in overrides for arg in ("-S", override)]
     try:
-        dvc("exp", "run", "--temp", "-n", name, *sets, shown=True)
-        accuracy = experiment_accuracy(name)
+        run_experiment(name, overrides)
         changes = changed_tables(name)
+        accuracy = experiment_accuracy(name)
     finally:
-        dvc("exp", "remove", name, check=False)
+        remove_experiment(name)
     failure, sentence = verdict(base, None, accuracy, params, floor=True)
     print(
         f"## Quick run ({' '.join(overrides) or 'params.yaml as it is'}) against HEAD\n\n"
