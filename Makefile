@@ -23,7 +23,7 @@ repro: $(BIN)/dvc
 
 # One line: the GPU TensorFlow trains on, or the CPU and why (the train stage prints it too).
 device: $(BIN)/dvc
-	@python -m stages.device
+	@python -m rowlstm.device
 
 # Two pytest workers (pytest-xdist), a test module each at a time: most of the suite is
 # process start-up (dvc, TensorFlow), which two cores overlap. PYTEST_WORKERS=0 runs serially.
@@ -50,7 +50,7 @@ bench: $(BIN)/dvc
 # than BASE's report.max_accuracy_drop (a change to it is shown for review, not applied).
 BASE ?= main
 report: $(BIN)/dvc
-	@python -m stages.report --base $(BASE)
+	@python -m tools.report --base $(BASE)
 
 # CI's quick run, about a minute: a temporary experiment (`dvc exp run --temp`) on 2,000
 # training digits for 2 epochs, its metrics against HEAD, failing below BASE's
@@ -59,12 +59,12 @@ report: $(BIN)/dvc
 QUICK_RUN := -S prepare.train_limit=2000 -S train.epochs=2 -S train.batch_size=32 \
 	-S train.warmup_epochs=0
 quick: $(BIN)/dvc
-	@python -m stages.quick --base $(BASE) $(QUICK_RUN)
+	@python -m tools.quick --base $(BASE) $(QUICK_RUN)
 
 # CI's pictures of a change: every plot of `dvc plots diff BASE` (BASE and the workspace
 # overlaid) as a PNG in dvc_plots/diff, and a Markdown list of them.
 plots-diff: $(BIN)/dvc
-	@python -m stages.figures --diff $(BASE) --out dvc_plots/diff
+	@python -m tools.figures --diff $(BASE) --out dvc_plots/diff
 
 # The tests of CI's gates alone; CI also runs them on the newest DVC 3.x (allowed to fail).
 gate-tests: $(BIN)/dvc
@@ -73,12 +73,12 @@ gate-tests: $(BIN)/dvc
 # The pictures in README and docs/ (docs/img/), rendered offline from dvc.yaml's plots of
 # the committed run; tests/test_docs.py checks they show the run that dvc.lock records.
 figures: $(BIN)/dvc
-	python -m stages.figures
+	python -m tools.figures
 
 # `dvc plots show` into a page that works offline: Vega bundled into the page, no CDN.
 OFFLINE_TEMPLATE := .dvc/tmp/offline.html
 plots: $(BIN)/dvc
-	python -m stages.figures --offline $(OFFLINE_TEMPLATE)
+	python -m tools.figures --offline $(OFFLINE_TEMPLATE)
 	dvc plots show --html-template $(OFFLINE_TEMPLATE)
 
 lint: $(BIN)/dvc

@@ -1,7 +1,7 @@
 """Checks that ours at the peer's settings builds the peer's model, before anything is timed.
 
 bench/settings.py says which train params stand for bench/peer.py; this compares what they
-build. Our model comes from stages/model.py's build_model, the function the train stage
+build. Our model comes from rowlstm/model.py's build_model, the function the train stage
 calls, so a new option that changes the model (a front end, a normalization) is seen here
 whatever its params.yaml value. Compared: each layer's class, parameter count and whole
 Keras config (units, activations, initializers, return_sequences...), the optimizer's
@@ -16,7 +16,7 @@ import keras
 
 from bench import peer
 from bench.settings import train_params
-from stages.model import build_model
+from rowlstm.model import build_model
 
 
 def peer_model_differences() -> list[str]:

@@ -26,8 +26,8 @@ from bench.report import cpu_name, machine_line, ratios, table
 from bench.settings import PEER_EPOCHS, at_peer_settings
 from bench.training import DATA, train_run
 from bench.turns import interleaved
-from stages.errors import UserError, cli
-from stages.params import load_params
+from rowlstm.errors import UserError, cli
+from rowlstm.params import load_params
 
 
 def main() -> None:

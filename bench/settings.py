@@ -14,8 +14,8 @@ Nothing here imports TensorFlow: the bench's parent process checks the keys at o
 
 import dataclasses
 
-from stages.errors import UserError
-from stages.params import TrainParams, load_params
+from rowlstm.errors import UserError
+from rowlstm.params import TrainParams, load_params
 
 PEER_EPOCHS = 15  # bench/peer.py takes its epochs as an argument: this is the bench's
 PEER_SETTINGS = {

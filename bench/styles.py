@@ -5,7 +5,7 @@
 Draws the first 1,000 MNIST test digits in several styles of a user's digit (black ink on
 white, large and off centre on a page, a canvas export with a transparent background, a
 JPEG photo of grey paper), saves each as real PNG or JPEG bytes, reads the file back with
-predict's own read_digits (which prepares it as MNIST's digits were made, stages/digits.py)
+predict's own read_digits (which prepares it as MNIST's digits were made, rowlstm/digits.py)
 and asks the trained model. Prints a Markdown table: accuracy and median probability of
 the answer per style, MNIST's own digits (through the same reading) first. Seeded: the
 same model gives the same table.
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from stages.dataset import to_sequences
-from stages.errors import UserError, cli
-from stages.predict import MODEL, read_digits
+from rowlstm.dataset import to_sequences
+from rowlstm.errors import UserError, cli
+from tools.predict import MODEL, read_digits
 
 TEST = Path("data/prepared/test")
 COUNT = 1000
@@ -144,7 +144,7 @@ def read_back(style: Style, digits: np.ndarray, seed: int) -> tuple[np.ndarray, 
 
 def measure(model_path: Path) -> str:
     """The Markdown table of every style on the first COUNT test digits."""
-    from stages.model import load_classifier  # imports Keras: only when measuring
+    from rowlstm.model import load_classifier  # imports Keras: only when measuring
 
     x, y = np.load(TEST / "x.npy", mmap_mode="r")[:COUNT], np.load(TEST / "y.npy")[:COUNT]
     digits = np.rint(x * 255).astype(np.uint8)

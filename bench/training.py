@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.settings import train_params
 from bench.turns import pass_turn, take_turn
-from stages.dataset import load_split
+from rowlstm.dataset import load_split
 
 if TYPE_CHECKING:
     import keras
@@ -76,7 +76,7 @@ def _train_ours(
     kind: str, epochs: int, on_epoch: Callable[["keras.Model", float], None]
 ) -> "keras.Model":
     """Our train stage, its outputs in a temporary folder; the model it saved."""
-    from stages.model import load_classifier
+    from rowlstm.model import load_classifier
     from stages.train import run
 
     with tempfile.TemporaryDirectory() as tmp:

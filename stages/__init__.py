@@ -1,36 +1,29 @@
-"""The pipeline's stages and the modules they share.
+"""The pipeline's five stages, one module each; dvc.yaml runs them as `python -m stages.NAME`.
 
-Importing the package first checks that this interpreter has the project's dependencies.
+What they share lives in the library, rowlstm/; the tools that read their results (predict,
+the CI report, the figures) live in tools/, beside them, and no stage imports a tool.
+
+Importing the package first checks that this interpreter has the stages' dependencies.
 dvc.yaml's commands call `python`, which is whatever comes first on PATH: `.venv/bin/dvc
 repro` run without the environment activated would start each stage with the system
 Python and die in a ModuleNotFoundError traceback. Instead the stage stops here, before it
 reads or writes anything, with one line saying what to do.
 """
 
-import importlib.util
-import sys
+from rowlstm.guard import require
 
-# Every third-party module that code under stages/ imports (tests/test_interpreter.py keeps
-# this list equal to the imports).
+# Every third-party module that the stages import, with the library modules they use
+# (tests/test_interpreter.py keeps this list equal to those imports). Every stage depends on
+# this file: a tool's new import must not land here, or every stage would rerun.
 REQUIRED = (
-    "dvc",
     "dvclive",
     "keras",
     "matplotlib",
     "numpy",
     "pandas",
-    "PIL",
     "tensorflow",
     "tqdm",
-    "vl_convert",
     "yaml",
 )
 
-_missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
-if _missing:
-    print(
-        f"error: {sys.executable} lacks this project's dependencies (no {', '.join(_missing)}): "
-        "activate its environment (`. .venv/bin/activate`) or run `make repro`",
-        file=sys.stderr,
-    )
-    sys.exit(1)
+require(REQUIRED)

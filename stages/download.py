@@ -1,7 +1,7 @@
 """Stage 1: fetch the four MNIST IDX files from the first mirror that serves them intact.
 
 Where a file comes from never changes a result: each one is verified against the pinned
-SHA-256 of its decompressed bytes (stages/mnist.json), so a user's own mirror
+SHA-256 of its decompressed bytes (rowlstm/mnist.json), so a user's own mirror
 (MNIST_MIRROR) is as good as the public ones. All four files land in a staging folder
 that replaces data/raw only once every file is verified, so a failed download never
 leaves a partial data/raw behind.
@@ -22,11 +22,11 @@ from urllib.parse import urljoin, urlparse
 
 from tqdm import tqdm
 
-from stages.atomic import staged_dir
-from stages.errors import UserError, cli
-from stages.params import MIRROR_SCHEMES, DownloadParams, load_params
+from rowlstm.atomic import staged_dir
+from rowlstm.errors import UserError, cli
+from rowlstm.params import MIRROR_SCHEMES, DownloadParams, load_params
 
-PINS = Path(__file__).with_name("mnist.json")
+PINS = Path(__file__).parent.parent / "rowlstm/mnist.json"  # the pins, beside the reader
 OUT_DIR = Path("data/raw")
 CHUNK = 1 << 20
 # Failures of the write into data/raw, which no other mirror can mend.

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages.atomic import staged_file
-from stages.dataset import load_split
-from stages.errors import cli
-from stages.idx import NUM_CLASSES
-from stages.params import EvaluateParams, load_params
+from rowlstm.atomic import staged_file
+from rowlstm.dataset import load_split
+from rowlstm.errors import cli
+from rowlstm.idx import NUM_CLASSES
+from rowlstm.params import EvaluateParams, load_params
 
 MODEL = Path("models/model.keras")
 TEST_DIR = Path("data/prepared/test")
@@ -107,7 +107,7 @@ def run(
     gallery_path: Path,
 ) -> dict:
     """Score model_path on test_dir and write the four reports; return the metrics."""
-    from stages.model import load_classifier  # imports Keras: only once params are good
+    from rowlstm.model import load_classifier  # imports Keras: only once params are good
 
     model = load_classifier(model_path)
     images, actual = load_split(test_dir)

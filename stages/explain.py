@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from stages.atomic import staged_file
-from stages.dataset import load_split
-from stages.errors import UserError, cli
-from stages.idx import NUM_CLASSES
-from stages.params import ExplainParams, load_params
+from rowlstm.atomic import staged_file
+from rowlstm.dataset import load_split
+from rowlstm.errors import UserError, cli
+from rowlstm.idx import NUM_CLASSES
+from rowlstm.params import ExplainParams, load_params
 
 if TYPE_CHECKING:
     import keras
@@ -98,7 +98,7 @@ def draw_reading(
 
 def _draw_signals(axes: "Axes", layer: "keras.layers.RNN", rows: np.ndarray) -> None:
     """Each gate's mean over the units, and the mean size of the state, after each row."""
-    from stages.reading import cell_signals
+    from rowlstm.reading import cell_signals
 
     for name, values in cell_signals(layer, rows).items():
         size = name in ("c", "h")
@@ -115,8 +115,8 @@ def run(
     params: ExplainParams, *, model_path: Path, test_dir: Path, rows_path: Path, picture_path: Path
 ) -> pd.DataFrame:
     """Score the model after every row and draw the reading of a digit of each class."""
-    from stages.model import load_classifier
-    from stages.reading import first_recurrent, stepwise
+    from rowlstm.model import load_classifier
+    from rowlstm.reading import first_recurrent, stepwise
 
     model = load_classifier(model_path)
     images, actual = load_split(test_dir)

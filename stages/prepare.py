@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.atomic import staged_dir, staged_file
-from stages.dataset import save_split, to_sequences
-from stages.errors import UserError, cli
-from stages.idx import NUM_CLASSES, read_images, read_labels
-from stages.params import PrepareParams, load_params
+from rowlstm.atomic import staged_dir, staged_file
+from rowlstm.dataset import save_split, to_sequences
+from rowlstm.errors import UserError, cli
+from rowlstm.idx import NUM_CLASSES, read_images, read_labels
+from rowlstm.params import PrepareParams, load_params
 
 RAW_DIR = Path("data/raw")
 OUT_DIR = Path("data/prepared")

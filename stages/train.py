@@ -2,7 +2,7 @@
 
 Seeded and deterministic: the same params and data give the same weights, byte for byte.
 Each epoch's shuffle order and augmentation depend only on (train.seed, epoch), and every
-completed epoch is checkpointed (stages/resume.py), so a killed run resumes where it
+completed epoch is checkpointed (rowlstm/resume.py), so a killed run resumes where it
 stopped and still ends with the weights of an uninterrupted one. Early stopping keeps the
 best validation epoch. A loss that turns NaN or infinite stops the stage with an error
 and no model.
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stages.atomic import staged_file, writing
-from stages.dataset import load_split
-from stages.distribute import Task, task
-from stages.errors import UserError, cli
-from stages.params import TrainParams, load_params
+from rowlstm.atomic import staged_file, writing
+from rowlstm.dataset import load_split
+from rowlstm.distribute import Task, task
+from rowlstm.errors import UserError, cli
+from rowlstm.params import TrainParams, load_params
 
 DATA_DIR = Path("data/prepared")
 MODEL = Path("models/model.keras")
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import keras
     from dvclive import Live
 
-    from stages.resume import Checkpoint, Progress
+    from rowlstm.resume import Checkpoint, Progress
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def _train(
 ) -> dict[str, list[float]]:
     from dvclive import Live
 
-    from stages.resume import Checkpoint, fingerprint
+    from rowlstm.resume import Checkpoint, fingerprint
 
     x_train, y_train = load_split(data_dir / "train")
     validation = load_split(data_dir / "val")
@@ -145,9 +145,9 @@ def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Mode
     import keras
     import tensorflow as tf
 
-    from stages.device import device_line
-    from stages.distribute import strategy
-    from stages.model import build_model
+    from rowlstm.device import device_line
+    from rowlstm.distribute import strategy
+    from rowlstm.model import build_model
 
     print(device_line(), flush=True)
     keras.utils.set_random_seed(params.seed)
@@ -170,7 +170,7 @@ def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Mode
 
 def _resume(params: TrainParams, checkpoint: "Checkpoint", model: "keras.Model") -> "Progress":
     """The epochs already done, their weights loaded into model (none for a fresh run)."""
-    from stages.resume import Progress
+    from rowlstm.resume import Progress
 
     if params.distribution == "multi_worker":
         # Workers restarted one by one could not agree on where to resume: start over.
@@ -237,7 +237,7 @@ def _write_outputs(
     model: "keras.Model", progress: "Progress", checkpoint: "Checkpoint", outputs: Outputs
 ) -> None:
     """The best epoch's model and the summary; then the checkpoint goes."""
-    from stages.model import save_model
+    from rowlstm.model import save_model
 
     checkpoint.load_best(model, progress)
     save_model(model, outputs.model)

@@ -17,6 +17,8 @@ from tests.helpers import ROOT, TINY, write_mirror, write_pins
 BIN = Path(sys.executable).parent
 COPIED = [
     "stages",
+    "rowlstm",
+    "tools",
     "dvc.yaml",
     "params.yaml",
     "Makefile",
@@ -89,7 +91,7 @@ def make_repo(base: Path) -> Path:
             shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, repo / name)
-    write_pins(repo / "stages" / "mnist.json", write_mirror(base / "mirror"))
+    write_pins(repo / "rowlstm" / "mnist.json", write_mirror(base / "mirror"))
     set_params(repo, TINY)
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "git", "add", "-A")

@@ -5,19 +5,21 @@ Tests and conftest.py import from here; nothing imports from a test module or co
 No pytest here: tests/test_reproducibility.py imports this module in a plain subprocess.
 """
 
+import ast
 import dataclasses
 import functools
 import gzip
 import hashlib
 import json
 import struct
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from stages.idx import UBYTE
-from stages.params import EvaluateParams, Params, TrainParams, load_params
+from rowlstm.idx import UBYTE
+from rowlstm.params import EvaluateParams, Params, TrainParams, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {
@@ -68,7 +70,7 @@ def tiny_train(**changes: object) -> TrainParams:
 
 
 def encode_idx(array: np.ndarray) -> bytes:
-    """IDX bytes for a uint8 array of 1 to 3 dimensions (stages/idx.py reads them)."""
+    """IDX bytes for a uint8 array of 1 to 3 dimensions (rowlstm/idx.py reads them)."""
     if array.dtype != np.uint8 or not 1 <= array.ndim <= 3:
         raise ValueError(
             f"IDX needs a 1-3 dimensional uint8 array, got {array.dtype} {array.shape}"
@@ -92,7 +94,7 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_mirror(folder: Path, n_train: int = 400, n_test: int = 200, gz: bool = True) -> dict:
-    """Write the four IDX files into folder; return their pins as stages/mnist.json holds them."""
+    """Write the four IDX files into folder; return their pins as rowlstm/mnist.json holds them."""
     folder.mkdir(parents=True, exist_ok=True)
     pins = {}
     for split, count, seed in (("train", n_train, 1), ("test", n_test, 2)):
@@ -174,3 +176,43 @@ SEVEN = [[(70, 50), (210, 50), (120, 235)]]
 ONE = [[(140, 30), (140, 250)]]
 FOUR = [[(170, 250), (170, 40), (60, 180), (220, 180)]]
 ZERO = [[(140, 40), (200, 80), (210, 160), (170, 230), (110, 230), (70, 160), (80, 80), (140, 40)]]
+
+
+PACKAGES = ("stages", "rowlstm", "tools")  # ours: the stages, their library, the tools
+
+
+def imported_files(module: str, root: Path = ROOT, seen: set[str] | None = None) -> set[str]:
+    """Our files that importing `module` (dotted: stages.train) runs, transitively, each
+    package's __init__.py included: what a stage's code deps in dvc.yaml must be."""
+    seen = set() if seen is None else seen
+    package, _, name = module.partition(".")
+    for path in (f"{package}/__init__.py", f"{package}/{name}.py" if name else None):
+        if path and path not in seen and (root / path).exists():
+            seen.add(path)
+            for child in _our_imports(root / path):
+                imported_files(child, root, seen)
+    return seen
+
+
+def _our_imports(path: Path) -> set[str]:
+    """The dotted names of our modules that one file imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)  # and, for `from rowlstm import model`, its submodules:
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.split(".")[0] in PACKAGES}
+
+
+def third_party_imports(files: set[str], root: Path = ROOT) -> set[str]:
+    """Top-level modules that these files of ours import, less the standard library."""
+    names = set()
+    for path in files:
+        for node in ast.walk(ast.parse((root / path).read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - set(PACKAGES)

@@ -24,13 +24,12 @@ from bench.report import ratios, table
 from bench.run import check_same_model
 from bench.settings import PEER_SETTINGS, at_peer_settings
 from bench.turns import TURNS, interleaved, pass_turn, take_turn
-from stages.errors import UserError
-from stages.model import build_model
-from stages.params import PrepareParams, TrainParams, load_params
+from rowlstm.errors import UserError
+from rowlstm.model import build_model
+from rowlstm.params import PrepareParams, TrainParams, load_params
 from stages.prepare import run as prepare
-from tests.helpers import write_mirror
+from tests.helpers import ROOT, write_mirror
 
-ROOT = Path(__file__).resolve().parent.parent
 FAKE = """
 import json, sys, time
 from bench.turns import pass_turn, take_turn

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from stages.params import load_params
+from rowlstm.params import load_params
 from tests.helpers import ROOT
 
 WORKFLOW = ROOT / ".github/workflows/ci.yml"
@@ -126,7 +126,7 @@ def test_a_restored_environment_marked_current_is_not_rebuilt(tmp_path: Path) ->
 
 def test_the_pictures_go_up_as_an_artifact_linked_from_the_summary() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    folder = re.search(r"stages.figures --diff \$\(BASE\) --out (\S+)", makefile)[1]
+    folder = re.search(r"tools.figures --diff \$\(BASE\) --out (\S+)", makefile)[1]
     (upload,) = uses("upload-artifact")
     assert upload["with"]["path"] == folder
     link = next(s for s in steps() if "artifact-url" in str(s.get("env")))

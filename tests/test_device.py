@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from stages import device
+from rowlstm import device
 from tests.helpers import ROOT
 
 
@@ -35,7 +35,7 @@ def test_a_gpu_tensorflow_cannot_use_is_named_with_the_switch(tmp_path, monkeypa
 
 def test_make_device_prints_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "stages.device"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "rowlstm.device"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("training on ") and result.stdout.count("\n") == 1

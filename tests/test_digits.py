@@ -1,4 +1,4 @@
-"""stages/digits.py step by step, and bench/styles.py's styles read back: synthetic digits
+"""rowlstm/digits.py step by step, and bench/styles.py's styles read back: synthetic digits
 drawn in the test, no model."""
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from bench.styles import STYLES
-from stages.digits import (
+from rowlstm.digits import (
     NoDigitError,
     check_ink,
     crop,
@@ -20,8 +20,8 @@ from stages.digits import (
     stretch,
     to_grey,
 )
-from stages.predict import read_digits
 from tests.helpers import FOUR, ONE, SEVEN, ZERO, drawn_digit, synthetic_digits
+from tools.predict import read_digits
 
 DIGITS = {"seven": SEVEN, "one": ONE, "four": FOUR, "zero": ZERO}
 

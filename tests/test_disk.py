@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.errors import UserError
+from rowlstm.errors import UserError
 from tests.e2e import set_params
 from tests.helpers import (
     ROOT,
@@ -134,7 +134,7 @@ def test_train_whose_model_fills_the_disk_writes_no_output(
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory) -> Path:
     """A saved model with its initial weights: what evaluate and explain read."""
-    from stages.model import build_model, save_model
+    from rowlstm.model import build_model, save_model
 
     path = tmp_path_factory.mktemp("model") / "model.keras"
     save_model(build_model(tiny_train(), steps_per_epoch=1), path)
@@ -171,7 +171,7 @@ def test_explain_on_a_full_disk_names_the_picture(
 def test_figures_on_a_full_disk_names_the_picture(
     tmp_path: Path, small_disk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stages.figures import FIGURES, render
+    from tools.figures import FIGURES, render
 
     values = [{"x": x, "y": x * x} for x in range(50)]
     spec = {
@@ -187,7 +187,7 @@ def test_figures_on_a_full_disk_names_the_picture(
 
 
 def test_predict_show_on_a_full_disk_names_the_picture(tmp_path: Path, small_disk) -> None:
-    from stages.predict import write_shown
+    from tools.predict import write_shown
 
     digits = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
     disk = small_disk(tmp_path / "disk", 8)

@@ -16,9 +16,9 @@ import keras
 import pytest
 import yaml
 
-from stages.dataset import load_split
-from stages.distribute import Task, task
-from stages.errors import UserError
+from rowlstm.dataset import load_split
+from rowlstm.distribute import Task, task
+from rowlstm.errors import UserError
 from tests.helpers import ROOT, STAGE_WITH_BAD_PARAMS, TINY
 
 pytestmark = pytest.mark.slow  # trainings in two-worker subprocesses
@@ -140,7 +140,7 @@ TWO_CPUS = """
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from stages.errors import cli
+from rowlstm.errors import cli
 from stages.train import main
 cli(main)
 """

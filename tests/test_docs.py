@@ -21,6 +21,7 @@ run and its docs updated together and not yet committed, with the workspace's. I
 two are one, so there the check is exact.
 """
 
+import ast
 import contextlib
 import hashlib
 import io
@@ -34,9 +35,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stages.figures import FIGURES, MANIFEST, locked_hashes, offline_template, plot_specs, render
 from tests.e2e import sh
 from tests.helpers import ROOT
+from tools.figures import FIGURES, MANIFEST, locked_hashes, offline_template, plot_specs, render
 
 REGION = re.compile(
     r'<!-- committed-run(?: (row|column)="([^"]+)")? -->\n(.*?)<!-- /committed-run -->', re.S
@@ -282,3 +283,53 @@ def test_user_commands_point_at_a_mirror_of_the_user_s() -> None:
     for page in pages(ROOT):
         for mirror in re.findall(r"MNIST_MIRROR=(\S+)", page.read_text()):
             assert mirror == "/path/to/mnist", f"{page.name}: MNIST_MIRROR={mirror}"
+
+
+CITED = re.compile(r"`((?:stages|rowlstm|tools|tests|bench)[./][\w./:-]*\w)")
+RUN = re.compile(r"python -m ((?:stages|rowlstm|tools|bench)\.\w+)")
+
+
+def top_level_names(path: Path) -> set[str]:
+    """What a module defines at its top level: functions, classes, assigned names."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {target.id for target in targets if isinstance(target, ast.Name)}
+    return names
+
+
+def missing(cited: str) -> bool:
+    """Whether a path (stages/train.py, tests/test_x.py::test_y) or a dotted name
+    (stages.train.run, tests.helpers.tiny_train) names nothing in this repository. NAME
+    stands for any (stages/NAME.py)."""
+    if "NAME" in cited:
+        return False
+    if "/" in cited:
+        path, _, test = cited.partition("::")
+        return not (ROOT / path).exists() or (
+            bool(test) and test not in top_level_names(ROOT / path)
+        )
+    parts = cited.split(".")
+    for split in range(len(parts), 0, -1):
+        module = ROOT.joinpath(*parts[:split])
+        for file in (module.with_suffix(".py"), module / "__init__.py"):
+            if file.exists():
+                rest = parts[split:]
+                return len(rest) > 1 or (bool(rest) and rest[0] not in top_level_names(file))
+    return True
+
+
+def test_every_code_name_the_docs_cite_exists() -> None:
+    """A renamed module, function or test leaves no page pointing at nothing."""
+    assert missing("tests.helpers.BASE") and missing("stages/report.py")  # as once cited
+    assert not missing("stages.train.run") and not missing("tests/test_gate.py")
+    texts = {page.name: page.read_text() for page in pages(ROOT)}
+    cited = {
+        (name, found)
+        for name, text in texts.items()
+        for found in CITED.findall(text) + RUN.findall(text)
+    }
+    assert sorted(pair for pair in cited if missing(pair[1])) == []

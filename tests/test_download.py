@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rowlstm.errors import UserError
+from rowlstm.params import DownloadParams
 from stages.download import Pin, mirror_url, run
-from stages.errors import UserError
-from stages.params import DownloadParams
 from tests.helpers import write_mirror
 
 

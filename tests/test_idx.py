@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.idx import IdxError, parse_idx, read_images, read_labels
+from rowlstm.idx import IdxError, parse_idx, read_images, read_labels
 from tests.helpers import encode_idx
 
 

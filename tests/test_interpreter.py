@@ -2,35 +2,47 @@
 does without the environment activated (dvc.yaml's `python` is whatever PATH finds):
 one line saying what to do, exit 1, nothing touched, no traceback."""
 
-import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from stages import REQUIRED
+import stages as stages_guard
+import tools as tools_guard
 from tests.e2e import BIN, clone, environment, sh, stale
-from tests.helpers import ROOT
+from tests.helpers import PACKAGES, ROOT, imported_files, third_party_imports
 
 STAGES = ["download", "prepare", "train", "evaluate", "explain"]
 EVALUATE_GIT_OUTPUTS = ["classes.csv", "errors.png", "metrics.json", "predictions.csv"]
 
 
-def third_party_imports() -> set[str]:
-    """Top-level modules that code under stages/ imports, less the standard library."""
-    names = set()
-    for path in ROOT.glob("stages/*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names.add(node.module.split(".")[0])
-    return names - set(sys.stdlib_module_names) - {"stages"}
+def imports_of(package: str, root: Path = ROOT) -> tuple[set[str], set[str]]:
+    """(our files, third-party modules) that the package's modules import, transitively."""
+    names = [path.stem for path in (root / package).glob("*.py") if path.stem != "__init__"]
+    files = set().union(*(imported_files(f"{package}.{name}", root) for name in names))
+    return files, third_party_imports(files, root)
 
 
-def test_the_checked_modules_are_exactly_those_the_stages_import() -> None:
-    assert set(REQUIRED) == third_party_imports()
+def test_each_guard_checks_exactly_what_its_package_imports() -> None:
+    """The stages' list holds only what the stages and the library modules they use
+    import: a tool's dependency would make every stage stale (they all depend on it)."""
+    assert set(stages_guard.REQUIRED) == imports_of("stages")[1]
+    assert set(tools_guard.REQUIRED) == imports_of("tools")[1]
+
+
+def test_a_tools_new_import_changes_nothing_a_stage_depends_on(tmp_path: Path) -> None:
+    """As the page's server would: a tool that imports a new third-party module and a new
+    library module. No stage's files or dependencies change; the tools' list grows."""
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package)
+    (tmp_path / "rowlstm/serving.py").write_text("import http.server\nimport jinja2\n")
+    with (tmp_path / "tools/predict.py").open("a") as tool:
+        tool.write("\nimport flask\nfrom rowlstm import serving\n")
+    assert imports_of("stages", tmp_path) == imports_of("stages")
+    files, modules = imports_of("tools", tmp_path)
+    assert "rowlstm/serving.py" in files and {"flask", "jinja2"} <= modules
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +54,7 @@ def bare(tmp_path_factory) -> Path:
 
 
 def expected_error(python: Path) -> str:
-    missing = ", ".join(REQUIRED)
+    missing = ", ".join(stages_guard.REQUIRED)
     return (
         f"error: {python} lacks this project's dependencies (no {missing}): "
         "activate its environment (`. .venv/bin/activate`) or run `make repro`\n"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stages import model as model_module
-from stages.model import build_model, learning_rate, save_model
+from rowlstm import model as model_module
+from rowlstm.model import build_model, learning_rate, save_model
 from tests.helpers import tiny_train
 
 

@@ -1,4 +1,3 @@
-import ast
 import os
 import re
 import subprocess
@@ -9,11 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.errors import UserError
-from stages.params import Params, load_params, validate
-from tests.helpers import STAGE_WITH_BAD_PARAMS
-
-ROOT = Path(__file__).resolve().parent.parent
+from rowlstm.errors import UserError
+from rowlstm.params import Params, load_params, validate
+from tests.helpers import PACKAGES, ROOT, STAGE_WITH_BAD_PARAMS, imported_files
 
 
 def write(tmp_path: Path, edit: dict | None = None, drop: str = "") -> Path:
@@ -183,7 +180,7 @@ def test_dvc_yaml_tracks_exactly_the_section_each_stage_reads() -> None:
     """Each stage reads its own section (stage name == section name), all of it (the schema
     requires every key) and only it, so dvc.yaml tracks that whole section.
 
-    `report` is the one section no stage reads: the CI gate (stages/report.py) reads it.
+    `report` is the one section no stage reads: the CI gate (tools/report.py) reads it.
     """
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     sections = {f.name for f in fields(Params) if f.name != "report"}
@@ -193,27 +190,14 @@ def test_dvc_yaml_tracks_exactly_the_section_each_stage_reads() -> None:
         assert stage["cmd"] == f"python -m stages.{name}"
 
 
-def stage_imports(module: str, seen: set[str] | None = None) -> set[str]:
-    """Files under stages/ that `python -m stages.<module>` imports, transitively (the
-    package's own __init__.py first)."""
-    seen = {"stages/__init__.py"} if seen is None else seen
-    path = f"stages/{module}.py"
-    if path in seen:
-        return seen
-    seen.add(path)
-    for node in ast.walk(ast.parse((ROOT / path).read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
-            stage_imports(node.module.split(".", 1)[1], seen)
-    return seen
-
-
 def test_dvc_yaml_code_deps_are_exactly_the_modules_each_stage_imports() -> None:
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
-        code = {dep for dep in stage["deps"] if dep.startswith("stages/")}
+        code = {dep for dep in stage["deps"] if dep.split("/")[0] in PACKAGES}
         data_files = {dep for dep in code if not dep.endswith(".py")}
-        assert code - data_files == stage_imports(name), name
-    assert {d for d in stages["download"]["deps"] if d.endswith(".json")} == {"stages/mnist.json"}
+        assert code - data_files == imported_files(f"stages.{name}"), name
+        assert not [dep for dep in code if dep.startswith("tools/")], name
+    assert {d for d in stages["download"]["deps"] if d.endswith(".json")} == {"rowlstm/mnist.json"}
 
 
 @pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate", "explain"])

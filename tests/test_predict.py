@@ -1,4 +1,4 @@
-"""`python -m stages.predict` on the e2e repo's trained model, and its one-line errors."""
+"""`python -m tools.predict` on the e2e repo's trained model, and its one-line errors."""
 
 import io
 import re
@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stages.dataset import load_split, to_sequences
-from stages.digits import prepare
-from stages.errors import UserError
-from stages.predict import read_digits
+from rowlstm.dataset import load_split, to_sequences
+from rowlstm.digits import prepare
+from rowlstm.errors import UserError
 from tests.e2e import sh
 from tests.helpers import FOUR, SEVEN, drawn_digit, encode_idx
+from tools.predict import read_digits
 
 
 def write_png(path: Path, pixels: np.ndarray) -> Path:
@@ -39,7 +39,7 @@ def test_predict_prints_the_digit_of_png_jpeg_npy_and_idx_inputs(
     jpeg = tmp_path / "digit.jpg"
     Image.fromarray(pixels[7]).convert("RGB").save(jpeg, quality=95)  # color, lossy: still read
     inputs = [*pngs, tmp_path / "two.npy", tmp_path / "two-idx3-ubyte", jpeg]
-    result = sh(repo, "python", "-m", "stages.predict", *map(str, inputs))
+    result = sh(repo, "python", "-m", "tools.predict", *map(str, inputs))
     names = [f"{p}" for p in pngs] + [f"{tmp_path / 'two.npy'}[{i}]" for i in (0, 1)]
     names += [f"{tmp_path / 'two-idx3-ubyte'}[{i}]" for i in (0, 1)] + [str(jpeg)]
     lines = result.stdout.splitlines()
@@ -50,14 +50,14 @@ def test_predict_prints_the_digit_of_png_jpeg_npy_and_idx_inputs(
 
 def test_a_missing_file_is_one_line_on_stderr(repo: Path, tmp_path: Path) -> None:
     missing = tmp_path / "missing.png"
-    result = sh(repo, "python", "-m", "stages.predict", str(missing), check=False)
+    result = sh(repo, "python", "-m", "tools.predict", str(missing), check=False)
     assert result.returncode == 1
     assert result.stderr == f"error: {missing}: cannot read (No such file or directory)\n"
 
 
 def test_missing_model_is_named(repo: Path, tmp_path: Path) -> None:
     digit = write_png(tmp_path / "d.png", drawn_digit(SEVEN, side=28))
-    args = ("python", "-m", "stages.predict", "--model", "absent.keras", str(digit))
+    args = ("python", "-m", "tools.predict", "--model", "absent.keras", str(digit))
     result = sh(repo, *args, check=False)
     assert result.returncode == 1
     assert result.stderr == "error: absent.keras: not found (run `dvc repro`, or `dvc pull` it)\n"
@@ -204,7 +204,7 @@ def test_an_object_array_is_refused_before_it_is_unpickled(tmp_path: Path) -> No
 def test_explain_prints_the_running_guess_after_each_row(repo: Path, tmp_path: Path) -> None:
     x, _ = load_split(repo / "data/prepared/test")
     path = write_png(tmp_path / "digit.png", np.rint(x[0] * 255).astype(np.uint8))
-    lines = sh(repo, "python", "-m", "stages.predict", "--explain", str(path)).stdout
+    lines = sh(repo, "python", "-m", "tools.predict", "--explain", str(path)).stdout
     lines = lines.splitlines()
     assert [re.match(r"row (\d+): \d \(\d\.\d\d\)$", line)[1] for line in lines[:28]] == [
         str(row) for row in range(1, 29)
@@ -225,7 +225,7 @@ def test_show_writes_the_image_the_model_was_given_for_each_input(
     np.save(tmp_path / "two.npy", np.stack([drawn_digit(FOUR, side=28)] * 2))
     inputs.append(tmp_path / "two.npy")
     shown = tmp_path / "shown"
-    result = sh(repo, "python", "-m", "stages.predict", "--show", str(shown), *map(str, inputs))
+    result = sh(repo, "python", "-m", "tools.predict", "--show", str(shown), *map(str, inputs))
     assert len(result.stdout.splitlines()) == 4
     names = ["1-digit.png", "2-digit.png", "3-two-0.png", "3-two-1.png"]
     assert sorted(path.name for path in shown.iterdir()) == names

@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.dataset import load_split, to_sequences
-from stages.errors import UserError
-from stages.params import PrepareParams
+from rowlstm.dataset import load_split, to_sequences
+from rowlstm.errors import UserError
+from rowlstm.params import PrepareParams
 from stages.prepare import run, split, stratified_take
 from tests.helpers import encode_idx
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.dataset import save_split
-from stages.errors import UserError
+from rowlstm.dataset import save_split
+from rowlstm.errors import UserError
+from rowlstm.model import build_model, save_model
+from rowlstm.reading import cell_signals, first_recurrent, stepwise
 from stages.explain import first_of_each_class, per_row
 from stages.explain import run as explain
-from stages.model import build_model, save_model
-from stages.reading import cell_signals, first_recurrent, stepwise
 from tests.helpers import ROOT, evaluate_into, synthetic_digits, tiny_params, tiny_train
 
 RNG = np.random.default_rng(7)

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rowlstm.params import DownloadParams
 from stages.download import load_pins, run
-from stages.params import DownloadParams
 from stages.prepare import read_raw
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 LOCAL = os.environ.get("MNIST_MIRROR") or str(ROOT.parent / "shared" / "mnist")
 
 pytestmark = pytest.mark.skipif(

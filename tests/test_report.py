@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from stages.errors import UserError
-from stages.params import ReportParams, load_params
-from stages.report import (
+from rowlstm.errors import UserError
+from rowlstm.params import ReportParams, load_params
+from tests.helpers import ROOT
+from tools.report import (
     accuracy_of,
     committed_accuracy,
     floor_gate,
@@ -17,7 +18,6 @@ from stages.report import (
     thresholds,
     verdict,
 )
-from tests.helpers import ROOT
 
 PARAMS_TEXT = (ROOT / "params.yaml").read_text()
 WORKSPACE = load_params(ROOT / "params.yaml").report  # what the history fixture holds

@@ -7,16 +7,16 @@ import keras
 import numpy as np
 import pytest
 
-from stages.dataset import load_split
-from stages.errors import UserError
-from stages.model import load_classifier, save_model
+from rowlstm.dataset import load_split
+from rowlstm.errors import UserError
+from rowlstm.model import load_classifier, save_model
+from tests.helpers import PACKAGES, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-CODE = sorted(ROOT.glob("stages/*.py"))
+CODE = sorted(path for package in PACKAGES for path in ROOT.glob(f"{package}/*.py"))
 
 
 def calls(name: str) -> list[ast.Call]:
-    """Every call in stages/ whose function is spelled ...name (e.g. `np.load`)."""
+    """Every call in our code whose function is spelled ...name (e.g. `np.load`)."""
     found = []
     for path in CODE:
         for node in ast.walk(ast.parse(path.read_text())):

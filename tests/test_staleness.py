@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.params import Params, ReportParams
-from tests.e2e import ROOT, ran, set_params, sh, stale
+from rowlstm.params import Params, ReportParams
+from tests.e2e import ran, set_params, sh, stale
+from tests.helpers import PACKAGES, ROOT
 
 TABLE = re.compile(r"<!-- staleness:start -->(.*?)<!-- staleness:end -->", re.S)
 ROW = re.compile(r"^\| (?:any )?`([^`]+)`(?: key)? \| ([^|]+) \| ([^|]+) \|$", re.M)
@@ -86,11 +87,11 @@ def test_table_covers_every_param_key_and_code_file_and_nothing_else() -> None:
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     sections = {section for stage in pipeline.values() for section in stage.get("params", [])}
     declared = {key for key in params if key.split(".")[0] in sections}
-    gates = {f"report.{f.name}" for f in fields(ReportParams)}  # read by stages/report.py
+    gates = {f"report.{f.name}" for f in fields(ReportParams)}  # read by tools/report.py
     unread = sorted(params - declared - gates)
     assert not unread, f"params.yaml keys read by no stage: {', '.join(unread)}"
-    code = {str(p.relative_to(ROOT)) for p in (ROOT / "stages").glob("*.py")}
-    assert set(table()) == params | code | {"stages/mnist.json"}
+    code = {str(p.relative_to(ROOT)) for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py")}
+    assert set(table()) == params | code | {"rowlstm/mnist.json"}
 
 
 @pytest.mark.parametrize("subject", sorted(table()))

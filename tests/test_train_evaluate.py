@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.dataset import load_split, save_split
-from stages.errors import UserError
+from rowlstm.dataset import load_split, save_split
+from rowlstm.errors import UserError
+from rowlstm.resume import Checkpoint
 from stages.evaluate import draw_gallery, per_class, worst_errors
-from stages.resume import Checkpoint
 from stages.train import epoch_images
 from tests.helpers import evaluate_into, tiny_params, tiny_train, train_into
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stages.errors import UserError, one_line
+from rowlstm.errors import UserError, one_line
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -1,10 +1,10 @@
 """Read digits from image files and print what the trained model sees in each.
 
-    python -m stages.predict digit.png photo.jpg batch.npy t10k-images-idx3-ubyte
+    python -m tools.predict digit.png photo.jpg batch.npy t10k-images-idx3-ubyte
 
 Inputs: PNG or JPEG of any size up to 4096x4096 pixels (grey, colour or transparent), a
 .npy array of uint8 pixels shaped (28, 28) or (N, 28, 28), or an IDX image file. Each
-digit is first made into MNIST's form as MNIST's own digits were made (stages/digits.py):
+digit is first made into MNIST's form as MNIST's own digits were made (rowlstm/digits.py):
 transparency composited, colour to grey, dark ink on light paper inverted, paper to black
 and ink to full strength, the ink's bounding box scaled into 20x20 and centred by its
 centre of mass in 28x28. An image already in that form (28x28, dark background) goes in
@@ -13,8 +13,8 @@ the same `to_sequences` as prepare's. An image with no ink is "no digit found", 
 guess; whatever file it is handed (any format, size, truncated, huge), it answers with one
 line and exit status 1 if it cannot use it.
 
-    python -m stages.predict --explain digit.png
-    python -m stages.predict --show seen/ digit.png
+    python -m tools.predict --explain digit.png
+    python -m tools.predict --show seen/ digit.png
 
 --explain prints the running guess after each row, as the model reads the digit top to
 bottom, then the answer; --show writes the 28x28 image the model was given for each input
@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stages.atomic import staged_file
-from stages.dataset import to_sequences
-from stages.digits import NoDigitError, prepare
-from stages.errors import UserError, cli, one_line
-from stages.idx import IMAGE_SIDE, parse_idx
+from rowlstm.atomic import staged_file
+from rowlstm.dataset import to_sequences
+from rowlstm.digits import NoDigitError, prepare
+from rowlstm.errors import UserError, cli, one_line
+from rowlstm.idx import IMAGE_SIDE, parse_idx
 
 MODEL = Path("models/model.keras")
 PNG, JPEG, NPY = b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY"
@@ -47,7 +47,7 @@ WORKING_SIDE = 1024
 
 def read_digits(path: Path) -> np.ndarray:
     """uint8 (N, 28, 28) digits in MNIST's form from one file, told apart by content
-    rather than name, each prepared as MNIST's own were (stages/digits.py).
+    rather than name, each prepared as MNIST's own were (rowlstm/digits.py).
 
     Whatever the file, the work is bounded by its header: the declared shape is checked,
     and against the file's size, before any pixel is decoded or read.
@@ -121,7 +121,7 @@ def decode_image(path: Path) -> np.ndarray:
 
 def pixels_of(image: Image.Image) -> np.ndarray:
     """Grey stays grey (byte for byte), colour is RGB, and transparency is kept as alpha
-    for stages/digits.py to composite."""
+    for rowlstm/digits.py to composite."""
     if image.mode == "I;16":  # 16-bit grey: Pillow's convert would clip it to 0 and 255
         return (np.asarray(image) >> 8).astype(np.uint8)
     if image.has_transparency_data:
@@ -172,24 +172,20 @@ def load_idx(path: Path, head: bytes, size: int) -> np.ndarray:
     return parse_idx(path.read_bytes(), str(path))
 
 
-def run(model_path: Path, paths: list[Path]) -> list[tuple[str, int, float]]:
-    """(name, digit, probability) for every image in paths, in order; name[i] for stacks."""
-    return [(name, *answer(rows[-1])) for name, rows in read_rows(model_path, paths)]
-
-
-def read_rows(
+def answers_of(
     model_path: Path, paths: list[Path], every_row: bool = False, show: Path | None = None
 ) -> list[tuple[str, np.ndarray]]:
-    """(name, answers) for every image in paths, in order: the 10 probabilities after each
-    row with every_row (stages/reading.py), else after the last row only. With show, the
-    28x28 images the model is given are written there first (write_shown)."""
+    """(name, answers) for every image in paths, in order (name[i] for the images of a stack):
+    the 10 probabilities after each row with every_row (rowlstm/reading.py), else after the
+    last row only. With show, the 28x28 images the model is given are written there first
+    (write_shown)."""
     batches = [(path, read_digits(path)) for path in paths]
     if show is not None:
         write_shown(show, batches)
     if not model_path.exists():
         raise UserError(f"{model_path}: not found (run `dvc repro`, or `dvc pull` it)")
-    from stages.model import load_classifier  # imports Keras: only once the inputs are good
-    from stages.reading import stepwise
+    from rowlstm.model import load_classifier  # imports Keras: only once the inputs are good
+    from rowlstm.reading import stepwise
 
     model = load_classifier(model_path)
     model = stepwise(model) if every_row else model
@@ -233,8 +229,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    rows_of = read_rows(args.model, args.images, every_row=args.explain, show=args.show)
-    for name, rows in rows_of:
+    answered = answers_of(args.model, args.images, every_row=args.explain, show=args.show)
+    for name, rows in answered:
         if args.explain:
             for row, probabilities in enumerate(rows, start=1):
                 print("row {}: {} ({:.2f})".format(row, *answer(probabilities)))

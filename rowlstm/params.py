@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from stages.errors import UserError, one_line
+from rowlstm.errors import UserError, one_line
 
 MIRROR_SCHEMES = ("http", "https", "file")
 # What a list of each entry type is called in errors ("must be a non-empty list of integers").
@@ -80,7 +80,7 @@ class ExplainParams:
 
 @dataclass(frozen=True)
 class ReportParams:
-    """Read by `python -m stages.report` (the CI gates), not by a pipeline stage."""
+    """Read by `python -m tools.report` (the CI gates), not by a pipeline stage."""
 
     max_accuracy_drop: float = _allowed(min=0, max=1)
     quick_min_accuracy: float = _allowed(min=0, max=1)

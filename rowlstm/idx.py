@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import UserError
+from rowlstm.errors import UserError
 
 UBYTE = 0x08
 IMAGE_SIDE = 28

@@ -5,15 +5,15 @@ behind a firewall, and of no use in Markdown. This takes the same filled-in Vega
 (`dvc plots show --json`) and renders them with vl-convert, which needs no browser and no
 network:
 
-    python -m stages.figures              docs/img/*.png and docs/img/figures.json
-    python -m stages.figures --compare REV...
+    python -m tools.figures              docs/img/*.png and docs/img/figures.json
+    python -m tools.figures --compare REV...
                                           docs/img/rows-compared.png: the accuracy after
                                           each row of several revisions or experiments
-    python -m stages.figures --diff REV --out DIR
+    python -m tools.figures --diff REV --out DIR
                                           DIR/*.png: every plot `dvc plots diff REV` draws,
                                           REV and the workspace overlaid (CI's pictures
                                           of a change), and the Markdown listing them
-    python -m stages.figures --offline F  an HTML template with Vega bundled, for
+    python -m tools.figures --offline F  an HTML template with Vega bundled, for
                                           `dvc plots show --html-template F`
 
 figures.json records, for each picture, the dvc.lock hash of the output it was drawn from
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from stages.atomic import staged_file
-from stages.errors import UserError, cli
+from rowlstm.atomic import staged_file
+from rowlstm.errors import UserError, cli
 
 IMAGES = Path("docs/img")
 MANIFEST = IMAGES / "figures.json"

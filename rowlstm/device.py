@@ -1,4 +1,4 @@
-"""Which device trains, in one line: `make device` (python -m stages.device).
+"""Which device trains, in one line: `make device` (python -m rowlstm.device).
 
 With the CPU lock on a GPU machine, TensorFlow finds no CUDA libraries and trains on the
 CPU without a word; this line says so, and names the switch (GPU=1, docs/scaling.md). The
@@ -7,7 +7,7 @@ train stage prints the same line before its first epoch.
 
 from pathlib import Path
 
-from stages.errors import cli
+from rowlstm.errors import cli
 
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the driver sees
 

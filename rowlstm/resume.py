@@ -26,8 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.atomic import staged_file, writing
-from stages.params import TrainParams
+from rowlstm.atomic import staged_file, writing
+from rowlstm.params import TrainParams
 
 STATE = "state.json"
 

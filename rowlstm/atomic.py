@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stages.errors import UserError, one_line
+from rowlstm.errors import UserError, one_line
 
 
 @contextmanager

@@ -13,7 +13,7 @@ tests/test_reading.py checks them against Keras' own outputs.
 import keras
 import numpy as np
 
-from stages.errors import UserError
+from rowlstm.errors import UserError
 
 Array = np.ndarray
 Signals = dict[str, np.ndarray]

@@ -1,6 +1,6 @@
 """CI's quick run: a temporary DVC experiment on a small setting, gated by the base's floor.
 
-    python -m stages.quick --base origin/main -S prepare.train_limit=2000 -S train.epochs=2
+    python -m tools.quick --base origin/main -S prepare.train_limit=2000 -S train.epochs=2
 
 It runs `dvc exp run --temp` with the given overrides (DVC's output goes to stderr), reads
 the experiment's test accuracy from DVC (`dvc exp show --json`), prints Markdown for the job
@@ -8,7 +8,7 @@ summary (its metrics and params against HEAD, and how the floor went), then remo
 experiment. The workspace, params.yaml, dvc.lock, reports/ and `dvc exp list` are left as
 they were; DVC's cache keeps the run, so an unchanged quick run is restored from the
 run-cache next time. The floor (`report.quick_min_accuracy`) is the base revision's, as
-every gate's threshold is (stages/report.py).
+every gate's threshold is (tools/report.py).
 
 Not a pipeline stage: it runs the pipeline as an experiment and reads its results.
 """
@@ -19,8 +19,8 @@ import subprocess
 import sys
 import uuid
 
-from stages.errors import UserError, cli
-from stages.report import dvc_markdown, thresholds, verdict
+from rowlstm.errors import UserError, cli
+from tools.report import dvc_markdown, thresholds, verdict
 
 
 def run_experiment(name: str, overrides: list[str]) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import keras
 
-from stages.atomic import staged_file
-from stages.errors import UserError, one_line
-from stages.idx import IMAGE_SIDE, NUM_CLASSES
-from stages.params import TrainParams
+from rowlstm.atomic import staged_file
+from rowlstm.errors import UserError, one_line
+from rowlstm.idx import IMAGE_SIDE, NUM_CLASSES
+from rowlstm.params import TrainParams
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 # Batches per call into TensorFlow: Keras otherwise returns to Python after every batch

@@ -5,12 +5,12 @@ whatever metrics are committed, and drops a metric it cannot load with only a wa
 prints the diff as Markdown (the same text locally, via `make report`, as in CI's job
 summary) and fails with one line per problem, in this order:
 
-1. dvc.lock does not belong to the code, params and commands beside it (stages/lockcheck.py):
+1. dvc.lock does not belong to the code, params and commands beside it (tools/lockcheck.py):
    the committed metrics describe another pipeline, so no comparison can be trusted;
 2. a metrics file declared in dvc.yaml cannot be loaded here (a DVC-cached metric in a
    fresh clone): its rows would silently vanish from the diff;
 3. the gate: test accuracy fell more than `report.max_accuracy_drop` below the base
-   branch's committed run (CI's quick run has its floor instead: stages/quick.py).
+   branch's committed run (CI's quick run has its floor instead: tools/quick.py).
 
 The gate's thresholds are the base revision's (`report` in its params.yaml), never the
 workspace's: a pull request that loosened them would otherwise pass its own worse run. A
@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from stages.errors import UserError, cli, one_line
-from stages.lockcheck import stale_stages
-from stages.params import ReportParams, load_params, validate
+from rowlstm.errors import UserError, cli, one_line
+from rowlstm.params import ReportParams, load_params, validate
+from tools.lockcheck import stale_stages
 
 METRICS = Path("reports/metrics.json")
 PARAMS = Path("params.yaml")

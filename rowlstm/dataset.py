@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import UserError, one_line
-from stages.idx import IMAGE_SIDE
+from rowlstm.errors import UserError, one_line
+from rowlstm.idx import IMAGE_SIDE
 
 
 def to_sequences(images: np.ndarray) -> np.ndarray:
