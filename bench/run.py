@@ -24,10 +24,11 @@ from pathlib import Path
 from bench.peak import peak_gflops
 from bench.report import cpu_name, machine_line, ratios, table
 from bench.settings import PEER_EPOCHS, at_peer_settings
-from bench.training import DATA, train_run
+from bench.training import train_run
 from bench.turns import interleaved
 from rowlstm.errors import UserError, cli
 from rowlstm.params import load_params
+from rowlstm.paths import PREPARED
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
 
 def bench(quick: bool, save: Path | None) -> None:
     """Check the settings, measure the peak and the three interleaved runs, print the table."""
-    if not (DATA / "train/x.npy").exists():
+    if not (PREPARED / "train/x.npy").exists():
         raise UserError("no data/prepared: run `dvc repro prepare` first (make bench does)")
     train = load_params().train
     at_peer_settings(train)  # a train option with no peer setting stops here, at once

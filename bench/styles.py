@@ -25,7 +25,8 @@ from PIL import Image, ImageFilter
 
 from rowlstm.dataset import to_sequences
 from rowlstm.errors import UserError, cli
-from tools.predict import MODEL, read_digits
+from rowlstm.paths import MODEL
+from tools.predict import read_digits
 
 TEST = Path("data/prepared/test")
 COUNT = 1000

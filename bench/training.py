@@ -8,6 +8,7 @@ validation split). TensorFlow is imported only once the worker has its first tur
 importing it is work too.
 """
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +19,10 @@ import numpy as np
 from bench.settings import train_params
 from bench.turns import pass_turn, take_turn
 from rowlstm.dataset import load_split
+from rowlstm.paths import PREPARED, TrainPaths
 
 if TYPE_CHECKING:
     import keras
-
-DATA = Path("data/prepared")
 
 
 def train_run(kind: str, epochs: int) -> dict:
@@ -37,7 +37,7 @@ def train_run(kind: str, epochs: int) -> dict:
     from bench.floor import floor_seconds
     from bench.flops import flops_per_epoch
 
-    x_test, y_test = load_split(DATA / "test")
+    x_test, y_test = load_split(PREPARED / "test")
     seconds: list[float] = []
     accuracy: list[float] = []
 
@@ -47,7 +47,7 @@ def train_run(kind: str, epochs: int) -> dict:
         pass_turn()
 
     model = _train_peer(epochs, on_epoch) if kind == "peer" else _train_ours(kind, epochs, on_epoch)
-    samples = len(np.load(DATA / "train/y.npy", allow_pickle=False))
+    samples = len(np.load(PREPARED / "train/y.npy", allow_pickle=False))
     # The peer's batch is ours at its settings' (the bench checked that before timing).
     batch_size = train_params("ours" if kind == "ours" else "ours-peer", epochs).batch_size
     return {
@@ -69,7 +69,7 @@ def accuracy_of(model: "keras.Model", x_test: np.ndarray, y_test: np.ndarray) ->
 def _train_peer(epochs: int, on_epoch: Callable[["keras.Model", float], None]) -> "keras.Model":
     from bench.peer import train
 
-    return train(DATA, epochs, on_epoch)
+    return train(PREPARED, epochs, on_epoch)
 
 
 def _train_ours(
@@ -80,14 +80,6 @@ def _train_ours(
     from stages.train import run
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        run(
-            train_params(kind, epochs),
-            data_dir=DATA,
-            model_path=out / "m.keras",
-            log_dir=out / "logs",
-            summary_path=out / "t.json",
-            checkpoint_dir=out / "ck",
-            on_epoch=on_epoch,
-        )
-        return load_classifier(out / "m.keras")
+        paths = dataclasses.replace(TrainPaths().under(Path(tmp)), prepared=PREPARED)
+        run(train_params(kind, epochs), paths, on_epoch=on_epoch)
+        return load_classifier(paths.model)

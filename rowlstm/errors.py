@@ -1,5 +1,6 @@
 """The one exception type a user can act on, and the entry point that reports it."""
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -14,8 +15,10 @@ def one_line(error: BaseException) -> str:
 
 
 def cli(main: Callable[[], None]) -> None:
-    """Run a stage's main(); a UserError becomes one line on stderr (a line per problem when
-    it lists several) and exit status 1."""
+    """Run a stage's or a tool's main(); a UserError becomes one line on stderr (a line per
+    problem when it lists several) and exit status 1. TensorFlow's C++ logging, which is not
+    an error and would bury the one line, is turned off before main() can import it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         main()
     except UserError as error:

@@ -19,6 +19,16 @@ Array = np.ndarray
 Signals = dict[str, np.ndarray]
 
 
+NO_ROW_ANSWER = (
+    "a bidirectional model has read every row at every step: it has no answer after row k"
+)
+
+
+def reads_in_order(model: keras.Model) -> bool:
+    """Whether the model has an answer after each row: not when a layer reads both ways."""
+    return not any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers)
+
+
 def stepwise(model: keras.Model) -> keras.Model:
     """The trained model answering after every row: (N, rows, pixels) -> (N, rows, 10).
 
@@ -26,14 +36,11 @@ def stepwise(model: keras.Model) -> keras.Model:
     step and given the trained weights. A bidirectional layer has read every row, from
     both ends, at every step: it has no answer "after row k", so it is refused.
     """
+    if not reads_in_order(model):
+        raise UserError(NO_ROW_ANSWER)
     inputs = keras.Input(shape=model.input_shape[1:], name="rows")
     x = inputs
     for layer in model.layers[1:]:
-        if isinstance(layer, keras.layers.Bidirectional):
-            raise UserError(
-                "a bidirectional model has read every row at every step: "
-                "it has no answer after row k"
-            )
         if isinstance(layer, keras.layers.RNN) and not layer.return_sequences:
             every_step = type(layer).from_config({**layer.get_config(), "return_sequences": True})
             x = every_step(x)
@@ -61,14 +68,14 @@ def cell_signals(layer: keras.layers.RNN, rows: np.ndarray) -> dict[str, np.ndar
     update and reset gates and h; SimpleRNN: h. Computed from the layer's weights.
     """
     weights = [np.asarray(w, dtype=np.float32) for w in layer.get_weights()]
-    step = {keras.layers.LSTM: _lstm, keras.layers.GRU: _gru, keras.layers.SimpleRNN: _rnn}
-    kind = next((f for cls, f in step.items() if isinstance(layer, cls)), None)
-    if kind is None:
+    cells = {keras.layers.LSTM: _lstm, keras.layers.GRU: _gru, keras.layers.SimpleRNN: _rnn}
+    equations = next((f for cls, f in cells.items() if isinstance(layer, cls)), None)
+    if equations is None:
         raise UserError(f"no cell equations for {type(layer).__name__}")
     h = c = np.zeros(layer.cell.units, np.float32)
     signals: dict[str, list[np.ndarray]] = {}
     for row in rows.astype(np.float32):
-        now = kind(row, h, c, *weights)
+        now = equations(row, h, c, *weights)
         h, c = now["h"], now.get("c", c)
         for name, value in now.items():
             signals.setdefault(name, []).append(value)

@@ -25,9 +25,9 @@ from tqdm import tqdm
 from rowlstm.atomic import staged_dir
 from rowlstm.errors import UserError, cli
 from rowlstm.params import MIRROR_SCHEMES, DownloadParams, load_params
+from rowlstm.paths import DownloadPaths
 
 PINS = Path(__file__).parent.parent / "rowlstm/mnist.json"  # the pins, beside the reader
-OUT_DIR = Path("data/raw")
 CHUNK = 1 << 20
 # Failures of the write into data/raw, which no other mirror can mend.
 LOCAL_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
@@ -59,12 +59,12 @@ def mirror_url(value: str) -> str:
 
 
 def run(
-    params: DownloadParams, out_dir: Path, pins: dict[str, Pin], extra_mirror: str = ""
+    params: DownloadParams, paths: DownloadPaths, pins: dict[str, Pin], extra_mirror: str = ""
 ) -> None:
-    """Download and verify every pinned file into out_dir, replacing it only on success."""
+    """Download and verify every pinned file into paths.raw, replacing it only on success."""
     mirrors = ([mirror_url(extra_mirror)] if extra_mirror else []) + list(params.mirrors)
     unreachable: dict[str, str] = {}
-    with staged_dir(out_dir) as staging:
+    with staged_dir(paths.raw) as staging:
         for name, pin in pins.items():
             _fetch_one(name, pin, mirrors, unreachable, staging, params.timeout)
 
@@ -204,7 +204,7 @@ def _reason(error: object) -> str:
 
 def main() -> None:
     params = load_params()
-    run(params.download, OUT_DIR, load_pins(), os.environ.get("MNIST_MIRROR", ""))
+    run(params.download, DownloadPaths(), load_pins(), os.environ.get("MNIST_MIRROR", ""))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ but not why: the pictures usually do.
 """
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,9 @@ from rowlstm.dataset import load_split
 from rowlstm.errors import cli
 from rowlstm.idx import NUM_CLASSES
 from rowlstm.params import EvaluateParams, load_params
+from rowlstm.paths import EvaluatePaths
+from rowlstm.results import accuracy, save_png
 
-MODEL = Path("models/model.keras")
-TEST_DIR = Path("data/prepared/test")
-METRICS = Path("reports/metrics.json")
-CLASSES = Path("reports/classes.csv")
-PREDICTIONS = Path("reports/predictions.csv")
-GALLERY = Path("reports/errors.png")
 GALLERY_SIZE = 16  # 4 x 4 tiles: a picture, not a result, so not a param
 
 
@@ -93,62 +88,44 @@ def draw_gallery(
             )
     if not len(chosen):
         figure.text(0.5, 0.5, "no misclassified test digits", ha="center")
-    figure.savefig(path, format="png", dpi=72, metadata={"Software": None})
+    save_png(figure, path)
 
 
-def run(
-    params: EvaluateParams,
-    *,
-    model_path: Path,
-    test_dir: Path,
-    metrics_path: Path,
-    classes_path: Path,
-    predictions_path: Path,
-    gallery_path: Path,
-) -> dict:
-    """Score model_path on test_dir and write the four reports; return the metrics."""
+def run(params: EvaluateParams, paths: EvaluatePaths) -> dict:
+    """Score paths.model on paths.test and write the four reports; return the metrics."""
     from rowlstm.model import load_classifier  # imports Keras: only once params are good
 
-    model = load_classifier(model_path)
-    images, actual = load_split(test_dir)
+    model = load_classifier(paths.model)
+    images, actual = load_split(paths.test)
     probabilities = model.predict(images, batch_size=params.batch_size, verbose=0)
     predicted = probabilities.argmax(axis=1)
-    chosen = probabilities[np.arange(len(actual)), actual].astype(np.float64)
-    loss = float(-np.log(np.clip(chosen, 1e-7, 1.0)).mean())
+    true_probability = probabilities[np.arange(len(actual)), actual].astype(np.float64)
+    loss = float(-np.log(np.clip(true_probability, 1e-7, 1.0)).mean())
     table = per_class(actual, predicted)
     errors = int((predicted != actual).sum())
     metrics = {
         "test": {
-            "accuracy": round(1 - errors / len(actual), 6),
+            "accuracy": accuracy(errors, len(actual)),
             "loss": round(loss, 6),
             "macro_f1": round(float(table["f1"].mean()), 6),
             "errors": errors,
         }
     }
-    with staged_file(metrics_path) as path:
+    with staged_file(paths.metrics) as path:
         path.write_text(json.dumps(metrics, indent=2) + "\n")
-    with staged_file(classes_path) as path:
+    with staged_file(paths.classes) as path:
         table.to_csv(path, index=False, lineterminator="\n")
-    with staged_file(predictions_path) as path:
+    with staged_file(paths.predictions) as path:
         rows = pd.DataFrame({"actual": actual, "predicted": predicted})
         rows.to_csv(path, index=False, lineterminator="\n")
-    with staged_file(gallery_path) as path:
+    with staged_file(paths.gallery) as path:
         draw_gallery(images, actual, probabilities, path)
     return metrics
 
 
 def main() -> None:
     params = load_params()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    run(
-        params.evaluate,
-        model_path=MODEL,
-        test_dir=TEST_DIR,
-        metrics_path=METRICS,
-        classes_path=CLASSES,
-        predictions_path=PREDICTIONS,
-        gallery_path=GALLERY,
-    )
+    run(params.evaluate, EvaluatePaths())
 
 
 if __name__ == "__main__":

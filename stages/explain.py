@@ -16,7 +16,6 @@ A bidirectional model has read every row, from both ends, at every step, so it h
 answer after row k: the table then has no rows and the picture says why.
 """
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,25 +24,22 @@ import pandas as pd
 
 from rowlstm.atomic import staged_file
 from rowlstm.dataset import load_split
-from rowlstm.errors import UserError, cli
+from rowlstm.errors import cli
 from rowlstm.idx import NUM_CLASSES
 from rowlstm.params import ExplainParams, load_params
+from rowlstm.paths import ExplainPaths
+from rowlstm.results import accuracy, save_png
 
 if TYPE_CHECKING:
     import keras
     from matplotlib.axes import Axes
 
-MODEL = Path("models/model.keras")
-TEST_DIR = Path("data/prepared/test")
-ROWS = Path("reports/rows.csv")
-PICTURE = Path("reports/reading.png")
-
 
 def per_row(probabilities: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
     """Accuracy and mean true-digit probability after each row, from (N, rows, 10) answers.
 
-    Accuracy is 1 - errors / N rounded to 6 places, as evaluate computes it, so the last
-    row equals reports/metrics.json's test accuracy exactly.
+    Accuracy as evaluate computes it (rowlstm/results.py), so the last row equals
+    reports/metrics.json's test accuracy exactly.
     """
     count, rows, _ = probabilities.shape
     errors = (probabilities.argmax(axis=2) != actual[:, None]).sum(axis=0)
@@ -51,7 +47,7 @@ def per_row(probabilities: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "rows_read": np.arange(1, rows + 1),
-            "accuracy": [round(1 - int(e) / count, 6) for e in errors],
+            "accuracy": [accuracy(int(e), count) for e in errors],
             "true_probability": np.round(true.astype(np.float64).mean(axis=0), 6),
         }
     )
@@ -93,7 +89,7 @@ def draw_reading(
         _draw_signals(signal_axes, layer, images[k])
         if k == 0:
             signal_axes.legend(fontsize=7, loc="lower right")
-    figure.savefig(path, format="png", dpi=72, metadata={"Software": None})
+    save_png(figure, path)
 
 
 def _draw_signals(axes: "Axes", layer: "keras.layers.RNN", rows: np.ndarray) -> None:
@@ -111,41 +107,31 @@ def _draw_signals(axes: "Axes", layer: "keras.layers.RNN", rows: np.ndarray) -> 
     axes.set_title(f"{type(layer).__name__} cell, mean over {layer.cell.units} units", fontsize=9)
 
 
-def run(
-    params: ExplainParams, *, model_path: Path, test_dir: Path, rows_path: Path, picture_path: Path
-) -> pd.DataFrame:
+def run(params: ExplainParams, paths: ExplainPaths) -> pd.DataFrame:
     """Score the model after every row and draw the reading of a digit of each class."""
     from rowlstm.model import load_classifier
-    from rowlstm.reading import first_recurrent, stepwise
+    from rowlstm.reading import NO_ROW_ANSWER, first_recurrent, reads_in_order, stepwise
 
-    model = load_classifier(model_path)
-    images, actual = load_split(test_dir)
-    chosen = first_of_each_class(actual)
-    try:
+    model = load_classifier(paths.model)
+    images, actual = load_split(paths.test)
+    shown = first_of_each_class(actual)
+    if reads_in_order(model):
         answers = stepwise(model).predict(images, batch_size=params.batch_size, verbose=0)
-    except UserError as refusal:  # bidirectional: no answer after row k
-        print(f"explain: {refusal}", flush=True)
-        table, answers = per_row(np.zeros((len(actual), 0, NUM_CLASSES)), actual), None
-    else:
         table = per_row(answers, actual)
-    with staged_file(rows_path) as path:
+    else:
+        print(f"explain: {NO_ROW_ANSWER}", flush=True)
+        table, answers = per_row(np.zeros((len(actual), 0, NUM_CLASSES)), actual), None
+    with staged_file(paths.rows) as path:
         table.to_csv(path, index=False, lineterminator="\n")
-    with staged_file(picture_path) as path:
-        picks = answers[chosen] if answers is not None else None
-        draw_reading(images[chosen], actual[chosen], picks, first_recurrent(model), path)
+    with staged_file(paths.picture) as path:
+        picks = answers[shown] if answers is not None else None
+        draw_reading(images[shown], actual[shown], picks, first_recurrent(model), path)
     return table
 
 
 def main() -> None:
     params = load_params()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    run(
-        params.explain,
-        model_path=MODEL,
-        test_dir=TEST_DIR,
-        rows_path=ROWS,
-        picture_path=PICTURE,
-    )
+    run(params.explain, ExplainPaths())
 
 
 if __name__ == "__main__":

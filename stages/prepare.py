@@ -14,10 +14,7 @@ from rowlstm.dataset import save_split, to_sequences
 from rowlstm.errors import UserError, cli
 from rowlstm.idx import NUM_CLASSES, read_images, read_labels
 from rowlstm.params import PrepareParams, load_params
-
-RAW_DIR = Path("data/raw")
-OUT_DIR = Path("data/prepared")
-REPORT = Path("reports/data.json")
+from rowlstm.paths import PreparePaths
 
 
 def read_raw(raw_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -61,10 +58,11 @@ def split(labels: np.ndarray, params: PrepareParams) -> tuple[np.ndarray, np.nda
     return train, val
 
 
-def run(params: PrepareParams, raw_dir: Path, out_dir: Path, report: Path) -> dict:
-    """Write {train,val,test}/{x,y}.npy under out_dir and split sizes/class counts to report."""
-    train_images, train_labels = read_raw(raw_dir, "train")
-    test_images, test_labels = read_raw(raw_dir, "t10k")
+def run(params: PrepareParams, paths: PreparePaths) -> dict:
+    """Write {train,val,test}/{x,y}.npy under paths.prepared, and the split sizes and class
+    counts to paths.report."""
+    train_images, train_labels = read_raw(paths.raw, "train")
+    test_images, test_labels = read_raw(paths.raw, "t10k")
     train, val = split(train_labels, params)
     parts = {
         "train": (train_images[train], train_labels[train]),
@@ -72,19 +70,19 @@ def run(params: PrepareParams, raw_dir: Path, out_dir: Path, report: Path) -> di
         "test": (test_images, test_labels),
     }
     summary = {}
-    with staged_dir(out_dir) as staging:
+    with staged_dir(paths.prepared) as staging:
         for name, (images, labels) in parts.items():
             save_split(staging / name, to_sequences(images), labels)
             counts = np.bincount(labels, minlength=NUM_CLASSES)
             summary[name] = {"size": len(labels), "class_counts": counts.tolist()}
-        with staged_file(report) as staged_report:
+        with staged_file(paths.report) as staged_report:
             staged_report.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def main() -> None:
     params = load_params()
-    run(params.prepare, RAW_DIR, OUT_DIR, REPORT)
+    run(params.prepare, PreparePaths())
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ output would change dvc.lock on every identical run (make bench measures speed).
 """
 
 import contextlib
+import dataclasses
 import json
 import math
-import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,12 +33,7 @@ from rowlstm.dataset import load_split
 from rowlstm.distribute import Task, task
 from rowlstm.errors import UserError, cli
 from rowlstm.params import TrainParams, load_params
-
-DATA_DIR = Path("data/prepared")
-MODEL = Path("models/model.keras")
-LOG_DIR = Path("reports/train")
-SUMMARY = Path("reports/train.json")
-CHECKPOINT = Path("models/checkpoint")
+from rowlstm.paths import TrainPaths
 
 if TYPE_CHECKING:
     import keras
@@ -48,33 +42,9 @@ if TYPE_CHECKING:
     from rowlstm.resume import Checkpoint, Progress
 
 
-@dataclass(frozen=True)
-class Outputs:
-    """Where a training writes: the three stage outputs and the resume checkpoint."""
-
-    model: Path
-    logs: Path
-    summary: Path
-    checkpoint: Path
-
-    def under(self, folder: Path) -> "Outputs":
-        """The same names inside `folder` (a non-chief worker's throwaway copy)."""
-        return Outputs(
-            folder / self.model.name,
-            folder / "logs",
-            folder / self.summary.name,
-            folder / "checkpoint",
-        )
-
-
 def run(
     params: TrainParams,
-    *,
-    data_dir: Path,
-    model_path: Path,
-    log_dir: Path,
-    summary_path: Path,
-    checkpoint_dir: Path,
+    paths: TrainPaths,
     on_epoch: Callable[["keras.Model", float], None] | None = None,
 ) -> dict[str, list[float]]:
     """Train (or resume), save the best-validation model, return Keras' per-epoch metrics.
@@ -83,41 +53,39 @@ def run(
     uses it to score the test split per epoch, which the stage itself never looks at.
     Under multi_worker every worker trains (each step all-reduces their gradients), but
     only the chief writes to the given paths; the others write into a temporary folder
-    that is removed when they finish.
+    that is removed when they finish, and read the same data.
     """
     role = task(params.distribution)
-    outputs = Outputs(model_path, log_dir, summary_path, checkpoint_dir)
     with contextlib.ExitStack() as stack:
         if not role.chief:
             prefix = f"train-{role.kind}-{role.index}-"
-            outputs = outputs.under(
-                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
-            )
-        return _train(params, role, data_dir, outputs, on_epoch)
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+            paths = dataclasses.replace(paths.under(folder), prepared=paths.prepared)
+        return _train(params, role, paths, on_epoch)
 
 
 def _train(
     params: TrainParams,
     role: Task,
-    data_dir: Path,
-    outputs: Outputs,
+    paths: TrainPaths,
     on_epoch: Callable[["keras.Model", float], None] | None,
 ) -> dict[str, list[float]]:
     from dvclive import Live
 
     from rowlstm.resume import Checkpoint, fingerprint
 
-    x_train, y_train = load_split(data_dir / "train")
-    validation = load_split(data_dir / "val")
+    x_train, y_train = load_split(paths.prepared / "train")
+    validation = load_split(paths.prepared / "val")
     model = _build(params, role, steps_per_epoch=-(-len(x_train) // params.batch_size))
     checkpoint = Checkpoint(
-        outputs.checkpoint, fingerprint(params, [data_dir / "train", data_dir / "val"])
+        paths.checkpoint,
+        fingerprint(params, [paths.prepared / "train", paths.prepared / "val"]),
     )
     progress = _resume(params, checkpoint, model)
     margin = params.augment_shift
     padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
-    with writing(outputs.logs):  # resume=False: it clears what a killed run left
-        live = Live(str(outputs.logs), save_dvc_exp=False, dvcyaml=None)
+    with writing(paths.logs):  # resume=False: it clears what a killed run left
+        live = Live(str(paths.logs), save_dvc_exp=False, dvcyaml=None)
     for number, logs in enumerate(progress.history, start=1):
         _log(live, number, logs)
     for epoch in range(len(progress.history), params.epochs):
@@ -134,9 +102,9 @@ def _train(
             on_epoch(model, seconds)
         scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
         print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
-    with writing(outputs.logs):
+    with writing(paths.logs):
         live.end()
-    _write_outputs(model, progress, checkpoint, outputs)
+    _write_outputs(model, progress, checkpoint, paths)
     return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
 
 
@@ -234,13 +202,13 @@ def _log(live: "Live", number: int, logs: dict[str, float]) -> None:
 
 
 def _write_outputs(
-    model: "keras.Model", progress: "Progress", checkpoint: "Checkpoint", outputs: Outputs
+    model: "keras.Model", progress: "Progress", checkpoint: "Checkpoint", paths: TrainPaths
 ) -> None:
     """The best epoch's model and the summary; then the checkpoint goes."""
     from rowlstm.model import save_model
 
     checkpoint.load_best(model, progress)
-    save_model(model, outputs.model)
+    save_model(model, paths.model)
     # Root key "training", not "train": a metric named like a params key (train.epochs)
     # makes `dvc exp show` prefix both columns with their file names.
     summary = {
@@ -250,7 +218,7 @@ def _write_outputs(
             "epochs_run": len(progress.history),
         }
     }
-    with staged_file(outputs.summary) as path:
+    with staged_file(paths.summary) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
     checkpoint.clear()
 
@@ -280,15 +248,7 @@ def epoch_images(
 
 def main() -> None:
     params = load_params()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
-    run(
-        params.train,
-        data_dir=DATA_DIR,
-        model_path=MODEL,
-        log_dir=LOG_DIR,
-        summary_path=SUMMARY,
-        checkpoint_dir=CHECKPOINT,
-    )
+    run(params.train, TrainPaths())
 
 
 if __name__ == "__main__":

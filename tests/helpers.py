@@ -20,6 +20,7 @@ import numpy as np
 
 from rowlstm.idx import UBYTE
 from rowlstm.params import EvaluateParams, Params, TrainParams, load_params
+from rowlstm.paths import PREPARED, EvaluatePaths, PreparePaths, TrainPaths
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {
@@ -119,41 +120,31 @@ def write_prepared(out: Path) -> Path:
     from stages.prepare import run as prepare
 
     with tempfile.TemporaryDirectory() as scratch:
-        raw = Path(scratch) / "raw"
-        write_mirror(raw, gz=False)
-        prepare(tiny_params().prepare, raw, out, Path(scratch) / "data.json")
+        paths = dataclasses.replace(PreparePaths().under(Path(scratch)), prepared=out)
+        write_mirror(paths.raw, gz=False)
+        prepare(tiny_params().prepare, paths)
     return out
 
 
+def train_paths(root: Path, name: str) -> TrainPaths:
+    """The train stage's paths with every output under root/name, reading the data in
+    root/data/prepared (as write_prepared leaves it)."""
+    return dataclasses.replace(TrainPaths().under(root / name), prepared=root / PREPARED)
+
+
 def train_into(params: TrainParams, root: Path, name: str) -> dict[str, list[float]]:
-    """The train stage on root/data/prepared (as write_prepared leaves it), every output
-    under root/name; Keras' per-epoch metrics."""
+    """The train stage into train_paths(root, name); Keras' per-epoch metrics."""
     from stages.train import run
 
-    out = root / name
-    return run(
-        params,
-        data_dir=root / "data/prepared",
-        model_path=out / "model.keras",
-        log_dir=out / "logs",
-        summary_path=out / "train.json",
-        checkpoint_dir=out / "ck",
-    )
+    return run(params, train_paths(root, name))
 
 
 def evaluate_into(params: EvaluateParams, model: Path, test_dir: Path, out: Path) -> dict:
-    """The evaluate stage on `model` and `test_dir`, its four reports in `out`; the metrics."""
+    """The evaluate stage on `model` and `test_dir`, its four reports under `out`; the
+    metrics."""
     from stages.evaluate import run
 
-    return run(
-        params,
-        model_path=model,
-        test_dir=test_dir,
-        metrics_path=out / "metrics.json",
-        classes_path=out / "classes.csv",
-        predictions_path=out / "predictions.csv",
-        gallery_path=out / "errors.png",
-    )
+    return run(params, dataclasses.replace(EvaluatePaths().under(out), model=model, test=test_dir))
 
 
 def drawn_digit(strokes: list[list[tuple[int, int]]], side: int = 280) -> np.ndarray:

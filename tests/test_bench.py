@@ -27,6 +27,7 @@ from bench.turns import TURNS, interleaved, pass_turn, take_turn
 from rowlstm.errors import UserError
 from rowlstm.model import build_model
 from rowlstm.params import PrepareParams, TrainParams, load_params
+from rowlstm.paths import PreparePaths
 from stages.prepare import run as prepare
 from tests.helpers import ROOT, write_mirror
 
@@ -296,10 +297,9 @@ def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
 
 @pytest.mark.slow  # three trainings and a matmul peak, each in its own process
 def test_quick_bench_prints_the_table_for_all_three_runs(tmp_path) -> None:
-    write_mirror(tmp_path / "raw", gz=False)
-    prepare(
-        PrepareParams(50, 0, 3), tmp_path / "raw", tmp_path / "data/prepared", tmp_path / "d.json"
-    )
+    paths = PreparePaths().under(tmp_path)
+    write_mirror(paths.raw, gz=False)
+    prepare(PrepareParams(50, 0, 3), paths)
     shutil.copy(ROOT / "params.yaml", tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--save", "raw.json"],

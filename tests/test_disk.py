@@ -6,6 +6,7 @@ written. Mounting needs root (CI and our machines have it); elsewhere these test
 with the reason.
 """
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from rowlstm.errors import UserError
+from rowlstm.paths import PREPARED, DownloadPaths, ExplainPaths, TrainPaths
 from tests.e2e import set_params
 from tests.helpers import (
     ROOT,
@@ -66,8 +68,9 @@ def test_download_onto_a_full_disk_blames_the_disk_not_the_mirrors(
     mirror = tmp_path / "mirror"
     write_pins(tmp_path / "mnist.json", write_mirror(mirror))
     disk = small_disk(tmp_path / "disk", 128)
-    with pytest.raises(UserError, match=rf"^{disk}/raw: {FULL}$"):
-        run(tiny_params().download, disk / "raw", load_pins(tmp_path / "mnist.json"), str(mirror))
+    pins = load_pins(tmp_path / "mnist.json")
+    with pytest.raises(UserError, match=rf"^{disk}/data/raw: {FULL}$"):
+        run(tiny_params().download, DownloadPaths().under(disk), pins, str(mirror))
     assert left_on(disk) == []
 
 
@@ -99,15 +102,13 @@ def test_prepare_on_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(
 
 
 def train_onto(prepared: Path, outputs: Path, checkpoint: Path) -> None:
+    """The tiny training, its outputs under `outputs`, its checkpoint in `checkpoint`."""
     from stages.train import run
 
+    paths = TrainPaths().under(outputs)
     run(
         tiny_train(epochs=2),
-        data_dir=prepared / "data/prepared",
-        model_path=outputs / "model.keras",
-        log_dir=outputs / "logs",
-        summary_path=outputs / "train.json",
-        checkpoint_dir=checkpoint,
+        dataclasses.replace(paths, prepared=prepared / PREPARED, checkpoint=checkpoint),
     )
 
 
@@ -119,7 +120,8 @@ def test_train_whose_checkpoint_fills_the_disk_names_it(
         train_onto(prepared, tmp_path / "out", disk / "checkpoint")
     assert left_on(disk) == []
     # Only DVCLive's live logs, of the epochs before: DVC commits no output of a failed stage.
-    assert [path.name for path in (tmp_path / "out").iterdir()] == ["logs"]
+    logs = TrainPaths().under(tmp_path / "out").logs
+    assert sorted((tmp_path / "out").rglob("*")) == sorted([logs.parent, *logs.rglob("*"), logs])
 
 
 def test_train_whose_model_fills_the_disk_writes_no_output(
@@ -128,7 +130,8 @@ def test_train_whose_model_fills_the_disk_writes_no_output(
     disk = small_disk(tmp_path / "disk", 16)
     with pytest.raises(UserError, match=rf"^{disk}/\S+: {FULL}$"):
         train_onto(prepared, disk, tmp_path / "checkpoint")
-    assert {name.split("/")[0] for name in left_on(disk)} == {"logs"}  # DVCLive's, as it trained
+    logs = TrainPaths().logs.as_posix()  # DVCLive's, written as it trained
+    assert left_on(disk) and all(name.startswith(f"{logs}/") for name in left_on(disk))
 
 
 @pytest.fixture(scope="module")
@@ -157,14 +160,14 @@ def test_explain_on_a_full_disk_names_the_picture(
     from stages.explain import run
 
     disk = small_disk(tmp_path / "disk", 16)
+    paths = ExplainPaths(
+        model=untrained,
+        test=prepared / PREPARED / "test",
+        rows=disk / "rows.csv",
+        picture=disk / "reading.png",
+    )
     with pytest.raises(UserError, match=rf"^{disk}/reading.png: {FULL}$"):
-        run(
-            tiny_params().explain,
-            model_path=untrained,
-            test_dir=prepared / "data/prepared/test",
-            rows_path=disk / "rows.csv",
-            picture_path=disk / "reading.png",
-        )
+        run(tiny_params().explain, paths)
     assert left_on(disk) == ["rows.csv"]
 
 

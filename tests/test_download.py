@@ -12,6 +12,7 @@ import pytest
 
 from rowlstm.errors import UserError
 from rowlstm.params import DownloadParams
+from rowlstm.paths import DownloadPaths
 from stages.download import Pin, mirror_url, run
 from tests.helpers import write_mirror
 
@@ -31,7 +32,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_gzip_mirror_directory_gives_verified_uncompressed_files(tmp_path, mirror) -> None:
     folder, pins = mirror
     out = tmp_path / "data" / "raw"
-    run(params("https://unused.invalid/"), out, pins_of(pins), str(folder))
+    run(params("https://unused.invalid/"), DownloadPaths(out), pins_of(pins), str(folder))
     assert leftovers(out) == sorted(pins)
     for name, pin in pins.items():
         assert (out / name).stat().st_size == pin["bytes"]
@@ -41,7 +42,7 @@ def test_gzip_mirror_directory_gives_verified_uncompressed_files(tmp_path, mirro
 def test_plain_files_and_file_urls_work_too(tmp_path) -> None:
     pins = write_mirror(tmp_path / "plain", gz=False)
     out = tmp_path / "out"
-    run(params((tmp_path / "plain").as_uri() + "/"), out, pins_of(pins))
+    run(params((tmp_path / "plain").as_uri() + "/"), DownloadPaths(out), pins_of(pins))
     assert leftovers(out) == sorted(pins)
 
 
@@ -51,7 +52,7 @@ def test_wrong_checksum_fails_every_mirror_and_leaves_nothing(tmp_path, mirror) 
     pins[name]["sha256"] = "0" * 64
     out = tmp_path / "data" / "raw"
     with pytest.raises(UserError) as caught:
-        run(params(folder.as_uri()), out, pins_of(pins))
+        run(params(folder.as_uri()), DownloadPaths(out), pins_of(pins))
     message = str(caught.value)
     assert f"could not download {name} from any mirror" in message
     assert "SHA-256 mismatch" in message
@@ -65,7 +66,7 @@ def test_missing_file_is_reported_per_mirror(tmp_path, mirror) -> None:
     other = tmp_path / "empty"
     other.mkdir()
     with pytest.raises(UserError) as caught:
-        run(params(other.as_uri()), tmp_path / "raw", pins_of(pins), str(folder))
+        run(params(other.as_uri()), DownloadPaths(tmp_path / "raw"), pins_of(pins), str(folder))
     message = str(caught.value)
     assert "t10k-images-idx3-ubyte from any mirror" in message
     assert f"{folder.as_uri()}/: t10k-images-idx3-ubyte.gz: not found" in message
@@ -80,17 +81,17 @@ def test_failover_to_the_second_mirror(tmp_path, mirror) -> None:
     for name in pins:  # same names, wrong content: refused, then the next mirror is used
         (broken / f"{name}.gz").write_bytes(gzip.compress(b"not mnist"))
     out = tmp_path / "raw"
-    run(params(folder.as_uri()), out, pins_of(pins), str(broken))
+    run(params(folder.as_uri()), DownloadPaths(out), pins_of(pins), str(broken))
     assert leftovers(out) == sorted(pins)
 
 
 def test_a_failed_download_keeps_the_earlier_good_one(tmp_path, mirror) -> None:
     folder, pins = mirror
     out = tmp_path / "raw"
-    run(params(folder.as_uri()), out, pins_of(pins))
+    run(params(folder.as_uri()), DownloadPaths(out), pins_of(pins))
     before = {name: (out / name).read_bytes() for name in pins}
     with pytest.raises(UserError):
-        run(params((tmp_path / "nowhere").as_uri()), out, pins_of(pins))
+        run(params((tmp_path / "nowhere").as_uri()), DownloadPaths(out), pins_of(pins))
     assert {name: (out / name).read_bytes() for name in pins} == before
     assert leftovers(tmp_path) == ["mirror", "raw"]
 
@@ -100,7 +101,7 @@ def test_oversized_payload_is_refused(tmp_path, mirror) -> None:
     name = "train-labels-idx1-ubyte"
     (folder / f"{name}.gz").write_bytes(gzip.compress(b"\0" * (pins[name]["bytes"] * 50)))
     with pytest.raises(UserError, match=r"more than the expected \d+ bytes; refused"):
-        run(params(folder.as_uri()), tmp_path / "raw", pins_of(pins))
+        run(params(folder.as_uri()), DownloadPaths(tmp_path / "raw"), pins_of(pins))
 
 
 def test_mirror_env_accepts_directories_and_refuses_other_schemes(tmp_path) -> None:
@@ -170,7 +171,7 @@ def http_mirror(mirror) -> Iterator[tuple[str, dict, list[str]]]:
 def test_http_mirror_with_failover_past_500_and_404(tmp_path, http_mirror) -> None:
     base, pins, requests = http_mirror
     out = tmp_path / "raw"
-    run(params(f"{base}/bad/", f"{base}/gone/", f"{base}/good/"), out, pins_of(pins))
+    run(params(f"{base}/bad/", f"{base}/gone/", f"{base}/good/"), DownloadPaths(out), pins_of(pins))
     assert leftovers(out) == sorted(pins)
     name = next(iter(pins))
     assert requests[:5] == [
@@ -206,12 +207,12 @@ def test_http_faults_fail_clearly_and_keep_the_good_download(
 ) -> None:
     base, pins, _ = http_mirror
     out = tmp_path / "data" / "raw"
-    run(params(f"{base}/good/"), out, pins_of(pins))
+    run(params(f"{base}/good/"), DownloadPaths(out), pins_of(pins))
     before = {name: (out / name).read_bytes() for name in pins}
     mirror = f"http://127.0.0.1:{closed_port()}/" if path == "refused" else f"{base}/{path}/"
     started = time.monotonic()
     with pytest.raises(UserError, match=r"^could not download \S+ from any mirror") as caught:
-        run(DownloadParams(mirrors=(mirror,), timeout=0.5), out, pins_of(pins))
+        run(DownloadParams(mirrors=(mirror,), timeout=0.5), DownloadPaths(out), pins_of(pins))
     assert time.monotonic() - started < 5  # a stalled server costs the timeout, not forever
     assert re.search(f"{re.escape(mirror)}: .*{reason}", str(caught.value))
     assert "\n" not in str(caught.value)
@@ -224,7 +225,7 @@ def test_mirror_urls_cannot_steer_where_files_are_written(tmp_path, http_mirror)
     """Names come from the pins, never from a URL or a redirect: ../ in a mirror is harmless."""
     base, pins, _ = http_mirror
     out = tmp_path / "repo" / "data" / "raw"
-    run(params(f"{base}/good/../../good/"), out, pins_of(pins))
+    run(params(f"{base}/good/../../good/"), DownloadPaths(out), pins_of(pins))
     assert leftovers(out) == sorted(pins)
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
     expected = {"repo", "repo/data", "repo/data/raw"} | {f"repo/data/raw/{n}" for n in pins}

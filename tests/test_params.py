@@ -10,6 +10,7 @@ import yaml
 
 from rowlstm.errors import UserError
 from rowlstm.params import Params, load_params, validate
+from rowlstm.paths import DownloadPaths, EvaluatePaths, ExplainPaths, PreparePaths, TrainPaths
 from tests.helpers import PACKAGES, ROOT, STAGE_WITH_BAD_PARAMS, imported_files
 
 
@@ -227,3 +228,30 @@ def test_bad_params_stop_a_stage_before_heavy_imports_and_outputs(
     assert heavy == "heavy imports: []"
     assert {path: (tmp_path / path).read_text() for path in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "models", "params.yaml"]
+
+
+def declared_files(stage: dict) -> set[Path]:
+    """A dvc.yaml stage's data inputs and its outputs, metrics and plots (not its code)."""
+    entries = [dep for dep in stage["deps"] if dep.split("/")[0] not in PACKAGES]
+    for kind in ("outs", "metrics", "plots"):
+        entries += [next(iter(e)) if isinstance(e, dict) else e for e in stage.get(kind, [])]
+    return {Path(entry) for entry in entries}
+
+
+@pytest.mark.parametrize(
+    ("stage", "paths"),
+    [
+        ("download", DownloadPaths()),
+        ("prepare", PreparePaths()),
+        ("train", TrainPaths()),
+        ("evaluate", EvaluatePaths()),
+        ("explain", ExplainPaths()),
+    ],
+)
+def test_each_stage_s_paths_are_the_ones_dvc_yaml_declares(stage: str, paths: object) -> None:
+    """Every file dvc.yaml declares for the stage is one of its paths or inside one, and
+    each of its paths holds a declared file (the checkpoint, never an output, aside)."""
+    declared = declared_files(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage])
+    ours = {getattr(paths, f.name) for f in fields(paths)} - {TrainPaths().checkpoint}
+    assert all(any(path.is_relative_to(mine) for mine in ours) for path in declared), declared
+    assert all(any(path.is_relative_to(mine) for path in declared) for mine in ours), ours

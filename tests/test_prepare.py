@@ -7,13 +7,15 @@ import pytest
 from rowlstm.dataset import load_split, to_sequences
 from rowlstm.errors import UserError
 from rowlstm.params import PrepareParams
+from rowlstm.paths import PreparePaths
 from stages.prepare import run, split, stratified_take
 from tests.helpers import encode_idx
 
 
 def prepare(raw_dir: Path, out: Path, **overrides: int) -> dict:
     values = {"val_size": 50, "train_limit": 0, "seed": 7} | overrides
-    return run(PrepareParams(**values), raw_dir, out / "prepared", out / "data.json")
+    paths = PreparePaths(raw_dir, prepared=out / "prepared", report=out / "data.json")
+    return run(PrepareParams(**values), paths)
 
 
 def test_splits_have_expected_sizes_dtype_shape_and_range(raw_dir, tmp_path) -> None:

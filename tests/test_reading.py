@@ -12,6 +12,7 @@ import pytest
 from rowlstm.dataset import save_split
 from rowlstm.errors import UserError
 from rowlstm.model import build_model, save_model
+from rowlstm.paths import ExplainPaths
 from rowlstm.reading import cell_signals, first_recurrent, stepwise
 from stages.explain import first_of_each_class, per_row
 from stages.explain import run as explain
@@ -97,13 +98,13 @@ def test_the_stage_reads_to_evaluate_s_accuracy_or_says_why_not(
     save_model(with_random_weights(build_model(params, steps_per_epoch=1)), tmp_path / "m.keras")
     images, labels = synthetic_digits(60, seed=5)
     save_split(tmp_path / "test", images.astype(np.float32) / 255, labels)
-    table = explain(
-        tiny_params().explain,
-        model_path=tmp_path / "m.keras",
-        test_dir=tmp_path / "test",
-        rows_path=tmp_path / "rows.csv",
-        picture_path=tmp_path / "reading.png",
+    paths = ExplainPaths(
+        model=tmp_path / "m.keras",
+        test=tmp_path / "test",
+        rows=tmp_path / "rows.csv",
+        picture=tmp_path / "reading.png",
     )
+    table = explain(tiny_params().explain, paths)
     assert (tmp_path / "reading.png").read_bytes()[:4] == b"\x89PNG"
     if bidirectional:
         assert table.empty and (tmp_path / "rows.csv").read_text() == (

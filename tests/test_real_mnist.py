@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rowlstm.params import DownloadParams
+from rowlstm.paths import DownloadPaths
 from stages.download import load_pins, run
 from stages.prepare import read_raw
 from tests.helpers import ROOT
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_real_mnist_downloads_verified_and_parses(tmp_path: Path) -> None:
     params = DownloadParams(mirrors=("file:///nonexistent/",), timeout=30.0)
-    run(params, tmp_path / "raw", load_pins(), LOCAL)
+    run(params, DownloadPaths(tmp_path / "raw"), load_pins(), LOCAL)
     images, labels = read_raw(tmp_path / "raw", "train")
     assert images.shape == (60000, 28, 28)
     assert labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]

@@ -50,13 +50,13 @@ threads = int(sys.argv[1])
 tf.config.threading.set_intra_op_parallelism_threads(threads)
 tf.config.threading.set_inter_op_parallelism_threads(threads)
 import keras
-from tests.helpers import tiny_train, train_into
+from tests.helpers import tiny_train, train_into, train_paths
 root = Path(sys.argv[2])
 params = tiny_train(
     units=16, epochs=2, batch_size=32, dropout=0.2, lr_schedule="cosine", clipnorm=1.0
 )
 train_into(params, root, str(threads))
-model = keras.saving.load_model(root / str(threads) / "model.keras")
+model = keras.saving.load_model(train_paths(root, str(threads)).model)
 print(hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest())
 """
 

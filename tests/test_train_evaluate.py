@@ -13,7 +13,9 @@ from rowlstm.errors import UserError
 from rowlstm.resume import Checkpoint
 from stages.evaluate import draw_gallery, per_class, worst_errors
 from stages.train import epoch_images
-from tests.helpers import evaluate_into, tiny_params, tiny_train, train_into
+from tests.helpers import evaluate_into, tiny_params, tiny_train, train_into, train_paths
+
+ACCURACY_LOG = "plots/metrics/eval/accuracy.tsv"  # DVCLive's, under the stage's logs
 
 
 def train_tiny(root: Path, name: str) -> dict:
@@ -32,9 +34,9 @@ def test_training_learns_logs_and_is_deterministic(prepared, reference) -> None:
     second = train_tiny(prepared, "b")
     assert first == second
     assert max(first["val_accuracy"]) >= 0.9
-    model = (prepared / "reference/model.keras").read_bytes()
-    assert model == (prepared / "b/model.keras").read_bytes()
-    logged = pd.read_csv(prepared / "reference/logs/plots/metrics/eval/accuracy.tsv", sep="\t")
+    model = train_paths(prepared, "reference").model.read_bytes()
+    assert model == train_paths(prepared, "b").model.read_bytes()
+    logged = pd.read_csv(train_paths(prepared, "reference").logs / ACCURACY_LOG, sep="\t")
     assert logged["step"].tolist() == list(range(1, len(first["val_accuracy"]) + 1))  # epochs
     np.testing.assert_allclose(logged["accuracy"], first["val_accuracy"], rtol=1e-6)
 
@@ -43,7 +45,7 @@ def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
     params = tiny_train(units=8, epochs=30, patience=1, learning_rate=0.5, optimizer="sgd")
     history = train_into(params, prepared, "es")
     assert len(history["val_accuracy"]) < 30
-    model = keras.saving.load_model(prepared / "es/model.keras")
+    model = keras.saving.load_model(train_paths(prepared, "es").model)
     x, y = load_split(prepared / "data/prepared/val")
     accuracy = (model.predict(x, verbose=0).argmax(1) == y).mean()
     assert accuracy == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
@@ -51,25 +53,25 @@ def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
 
 def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
     train_tiny(prepared, "e")
-    out = prepared / "reports"
+    out = prepared / "evaluated"  # its reports go into out/reports, as in the pipeline
     params = dataclasses.replace(tiny_params().evaluate, batch_size=64)
     metrics = evaluate_into(
-        params, prepared / "e/model.keras", prepared / "data/prepared/test", out
+        params, train_paths(prepared, "e").model, prepared / "data/prepared/test", out
     )
-    assert (out / "errors.png").read_bytes().startswith(b"\x89PNG")
-    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert (out / "reports/errors.png").read_bytes().startswith(b"\x89PNG")
+    assert json.loads((out / "reports/metrics.json").read_text()) == metrics
     test = metrics["test"]
     assert set(test) == {"accuracy", "loss", "macro_f1", "errors"}
-    rows = pd.read_csv(out / "predictions.csv")
+    rows = pd.read_csv(out / "reports/predictions.csv")
     assert len(rows) == 200 and list(rows.columns) == ["actual", "predicted"]
     assert test["errors"] == int((rows.actual != rows.predicted).sum())
     assert test["accuracy"] == pytest.approx(1 - test["errors"] / 200)
     assert test["accuracy"] >= 0.9
-    model = keras.saving.load_model(prepared / "e/model.keras")
+    model = keras.saving.load_model(train_paths(prepared, "e").model)
     x, y = load_split(prepared / "data/prepared/test")
     expected_loss = keras.losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0))
     assert test["loss"] == pytest.approx(float(np.mean(expected_loss)), abs=1e-5)
-    table = pd.read_csv(out / "classes.csv")
+    table = pd.read_csv(out / "reports/classes.csv")
     assert table["support"].sum() == 200
     assert test["macro_f1"] == pytest.approx(table["f1"].mean(), abs=1e-6)
 
@@ -100,29 +102,29 @@ def test_an_interrupted_training_resumes_to_the_same_weights(
     monkeypatch.setattr(Checkpoint, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_tiny(prepared, "cut")
-    out = prepared / "cut"
-    assert not (out / "model.keras").exists()
-    live = pd.read_csv(out / "logs/plots/metrics/eval/accuracy.tsv", sep="\t")
+    cut = train_paths(prepared, "cut")
+    assert not cut.model.exists()
+    live = pd.read_csv(cut.logs / ACCURACY_LOG, sep="\t")
     assert live["step"].tolist() == [1, 2]  # logged as it trained; killed before logging 3
-    assert (out / "ck/state.json").exists()
+    assert (cut.checkpoint / "state.json").exists()
     monkeypatch.setattr(Checkpoint, "save", original)
     resumed = train_tiny(prepared, "cut")
-    whole = prepared / "reference"
-    assert (out / "model.keras").read_bytes() == (whole / "model.keras").read_bytes()
-    for log in ("plots/metrics/eval/accuracy.tsv", "plots/metrics/train/loss.tsv"):
-        assert (out / "logs" / log).read_text() == (whole / "logs" / log).read_text()
+    whole = train_paths(prepared, "reference")
+    assert cut.model.read_bytes() == whole.model.read_bytes()
+    for log in (ACCURACY_LOG, "plots/metrics/train/loss.tsv"):
+        assert (cut.logs / log).read_text() == (whole.logs / log).read_text()
     assert resumed == reference
-    assert not (out / "ck").exists()  # removed once the model is saved
+    assert not cut.checkpoint.exists()  # removed once the model is saved
 
 
 def test_a_checkpoint_of_other_params_is_discarded(prepared, reference) -> None:
-    ck = prepared / "p2" / "ck"
+    ck = train_paths(prepared, "p2").checkpoint
     ck.mkdir(parents=True)
     (ck / "state.json").write_text(json.dumps({"fingerprint": "another run"}))
     (ck / "epoch-3.weights.h5").write_bytes(b"junk")
     assert train_tiny(prepared, "p2") == reference
-    model = (prepared / "reference/model.keras").read_bytes()
-    assert (prepared / "p2/model.keras").read_bytes() == model
+    model = train_paths(prepared, "reference").model.read_bytes()
+    assert train_paths(prepared, "p2").model.read_bytes() == model
 
 
 def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -> None:
@@ -134,12 +136,13 @@ def test_a_diverging_loss_stops_with_an_error_and_no_model(prepared, tmp_path) -
     with pytest.raises(UserError, match=r"^training diverged in epoch 1: loss is nan; no model"):
         train_tiny(poisoned, "out")
     # No model, summary or checkpoint; DVCLive's folder, empty: no epoch ended to log.
-    assert list((poisoned / "out").rglob("*")) == [poisoned / "out/logs"]
+    logs = train_paths(poisoned, "out").logs
+    assert sorted((poisoned / "out").rglob("*")) == [logs.parent, logs]
 
 
 def test_the_summary_names_the_best_epoch(prepared, reference) -> None:
     history = reference
-    summary = json.loads((prepared / "reference/train.json").read_text())["training"]
+    summary = json.loads((train_paths(prepared, "reference").summary).read_text())["training"]
     best = int(np.argmax(history["val_accuracy"]))
     assert summary["best_epoch"] == best + 1
     assert summary["best_val_accuracy"] == round(history["val_accuracy"][best], 6)
@@ -149,9 +152,9 @@ def test_the_summary_names_the_best_epoch(prepared, reference) -> None:
         "epochs_run": len(history["loss"]),
     }
     # The plots count epochs as the summary does: its best epoch is drawn at that step.
-    logged = pd.read_csv(prepared / "reference/logs/plots/metrics/eval/accuracy.tsv", sep="\t")
+    logged = pd.read_csv(train_paths(prepared, "reference").logs / ACCURACY_LOG, sep="\t")
     assert logged.loc[logged["accuracy"].idxmax(), "step"] == summary["best_epoch"]
-    live = json.loads((prepared / "reference/logs/metrics.json").read_text())
+    live = json.loads((train_paths(prepared, "reference").logs / "metrics.json").read_text())
     assert live["step"] == summary["epochs_run"]
 
 
@@ -178,7 +181,7 @@ def test_bidirectional_gru_and_simple_rnn_train_too(prepared) -> None:
         params = tiny_train(cell=cell, bidirectional=True, units=8, epochs=2, augment_shift=1)
         history = train_into(params, prepared, cell)
         assert len(history["loss"]) == 2
-        model = keras.saving.load_model(prepared / cell / "model.keras", safe_mode=True)
+        model = keras.saving.load_model(train_paths(prepared, cell).model, safe_mode=True)
         assert type(model.layers[1]).__name__ == "Bidirectional"
         assert type(model.layers[1].forward_layer).__name__ == layer
 

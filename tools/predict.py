@@ -36,8 +36,8 @@ from rowlstm.dataset import to_sequences
 from rowlstm.digits import NoDigitError, prepare
 from rowlstm.errors import UserError, cli, one_line
 from rowlstm.idx import IMAGE_SIDE, parse_idx
+from rowlstm.paths import MODEL
 
-MODEL = Path("models/model.keras")
 PNG, JPEG, NPY = b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY"
 MAX_PIXELS = 4096 * 4096  # a 12-megapixel phone photo is read; a digit needs far fewer
 # A larger image is first shrunk (averaging, so anti-aliased) to fit this square: the
@@ -228,7 +228,6 @@ def main() -> None:
         help="write the 28x28 image the model is given for each input into DIR",
     )
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log spam, not errors
     answered = answers_of(args.model, args.images, every_row=args.explain, show=args.show)
     for name, rows in answered:
         if args.explain:
