@@ -18,28 +18,19 @@ output would change dvc.lock on every identical run (make bench measures speed).
 
 import contextlib
 import dataclasses
-import json
-import math
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from rowlstm.atomic import staged_file, writing
-from rowlstm.dataset import load_split
-from rowlstm.distribute import Task, task
-from rowlstm.errors import UserError, cli
+from rowlstm.distribute import task
+from rowlstm.errors import cli
 from rowlstm.params import TrainParams, load_params
 from rowlstm.paths import TrainPaths
+from rowlstm.training import train
 
 if TYPE_CHECKING:
     import keras
-    from dvclive import Live
-
-    from rowlstm.resume import Checkpoint, Progress
 
 
 def run(
@@ -61,189 +52,7 @@ def run(
             prefix = f"train-{role.kind}-{role.index}-"
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
             paths = dataclasses.replace(paths.under(folder), prepared=paths.prepared)
-        return _train(params, role, paths, on_epoch)
-
-
-def _train(
-    params: TrainParams,
-    role: Task,
-    paths: TrainPaths,
-    on_epoch: Callable[["keras.Model", float], None] | None,
-) -> dict[str, list[float]]:
-    from dvclive import Live
-
-    from rowlstm.resume import Checkpoint, fingerprint
-
-    x_train, y_train = load_split(paths.prepared / "train")
-    validation = load_split(paths.prepared / "val")
-    model = _build(params, role, steps_per_epoch=-(-len(x_train) // params.batch_size))
-    checkpoint = Checkpoint(
-        paths.checkpoint,
-        fingerprint(params, [paths.prepared / "train", paths.prepared / "val"]),
-    )
-    progress = _resume(params, checkpoint, model)
-    margin = params.augment_shift
-    padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
-    with writing(paths.logs):  # resume=False: it clears what a killed run left
-        live = Live(str(paths.logs), save_dvc_exp=False, dvcyaml=None)
-    for number, logs in enumerate(progress.history, start=1):
-        _log(live, number, logs)
-    for epoch in range(len(progress.history), params.epochs):
-        if progress.stale_epochs() >= params.patience:
-            break
-        start = time.perf_counter()
-        logs = _fit_epoch(model, params, epoch, (padded, y_train), validation)
-        _stop_if_diverged(logs, epoch, checkpoint)
-        progress.add(logs)
-        checkpoint.save(model, progress)
-        _log(live, epoch + 1, logs)
-        seconds = time.perf_counter() - start
-        if on_epoch:
-            on_epoch(model, seconds)
-        scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
-        print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
-    with writing(paths.logs):
-        live.end()
-    _write_outputs(model, progress, checkpoint, paths)
-    return {name: [logs[name] for logs in progress.history] for name in progress.history[0]}
-
-
-def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Model":
-    """The seeded, compiled model with its optimizer's slots, inside the distribution scope."""
-    import keras
-    import tensorflow as tf
-
-    from rowlstm.device import device_line
-    from rowlstm.distribute import strategy
-    from rowlstm.model import build_model
-
-    print(device_line(), flush=True)
-    keras.utils.set_random_seed(params.seed)
-    if not params.jit_compile:
-        # Keras refuses XLA under op determinism; XLA on CPU is deterministic on its own
-        # (tests/test_reproducibility.py checks the bytes either way).
-        tf.config.experimental.enable_op_determinism()
-    replicas = strategy(params.distribution)
-    with replicas.scope():
-        model = build_model(params, steps_per_epoch=steps_per_epoch)
-        model.optimizer.build(model.trainable_variables)
-    if params.distribution != "none":
-        print(
-            f"{params.distribution}: {replicas.num_replicas_in_sync} replica(s); this is "
-            f"{role.kind} {role.index} of {role.cluster_size}{' (chief)' if role.chief else ''}",
-            flush=True,
-        )
-    return model
-
-
-def _resume(params: TrainParams, checkpoint: "Checkpoint", model: "keras.Model") -> "Progress":
-    """The epochs already done, their weights loaded into model (none for a fresh run)."""
-    from rowlstm.resume import Progress
-
-    if params.distribution == "multi_worker":
-        # Workers restarted one by one could not agree on where to resume: start over.
-        checkpoint.clear()
-        return Progress()
-    progress = checkpoint.load(model)
-    if progress.history:
-        print(f"resuming after epoch {len(progress.history)} of {params.epochs}", flush=True)
-    return progress
-
-
-def _fit_epoch(
-    model: "keras.Model",
-    params: TrainParams,
-    epoch: int,
-    train: tuple[np.ndarray, np.ndarray],
-    validation: tuple[np.ndarray, np.ndarray],
-) -> dict[str, float]:
-    """One epoch over the shuffled, shifted images; Keras' metrics for it (loss, accuracy, ...).
-
-    `train` holds the images padded by train.augment_shift on every side, and their labels.
-    """
-    import keras
-
-    padded, labels = train
-    rng = np.random.default_rng([params.seed, epoch])
-    order = rng.permutation(len(labels))
-    fitted = model.fit(
-        epoch_images(padded, order, params.augment_shift, rng),
-        labels[order],
-        validation_data=validation,
-        batch_size=params.batch_size,
-        epochs=epoch + 1,
-        initial_epoch=epoch,
-        shuffle=False,
-        callbacks=[keras.callbacks.TerminateOnNaN()],
-        verbose=0,
-    )
-    return {name: float(values[-1]) for name, values in fitted.history.items()}
-
-
-def _stop_if_diverged(logs: dict[str, float], epoch: int, checkpoint: "Checkpoint") -> None:
-    """A NaN or infinite loss ends the stage with no model, and no checkpoint to resume."""
-    if not all(math.isfinite(value) for value in logs.values()):
-        checkpoint.clear()
-        raise UserError(
-            f"training diverged in epoch {epoch + 1}: loss is {logs['loss']}; "
-            "no model was written (lower train.learning_rate, or set train.clipnorm)"
-        )
-
-
-def _log(live: "Live", number: int, logs: dict[str, float]) -> None:
-    """Epoch `number` (from 1) into DVCLive, under the names its Keras callback would use."""
-    from dvclive.utils import standardize_metric_name
-
-    with writing(Path(live.dir)):
-        live.step = number
-        for name, value in logs.items():
-            live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
-        live.next_step()
-
-
-def _write_outputs(
-    model: "keras.Model", progress: "Progress", checkpoint: "Checkpoint", paths: TrainPaths
-) -> None:
-    """The best epoch's model and the summary; then the checkpoint goes."""
-    from rowlstm.model import save_model
-
-    checkpoint.load_best(model, progress)
-    save_model(model, paths.model)
-    # Root key "training", not "train": a metric named like a params key (train.epochs)
-    # makes `dvc exp show` prefix both columns with their file names.
-    summary = {
-        "training": {
-            "best_val_accuracy": round(progress.best_val_accuracy, 6),
-            "best_epoch": progress.best_epoch + 1,
-            "epochs_run": len(progress.history),
-        }
-    }
-    with staged_file(paths.summary) as path:
-        path.write_text(json.dumps(summary, indent=2) + "\n")
-    checkpoint.clear()
-
-
-def epoch_images(
-    padded: np.ndarray, order: np.ndarray, limit: int, rng: np.random.Generator
-) -> np.ndarray:
-    """The epoch's training images in `order`, each shifted by a random whole number of
-    pixels in [-limit, limit] along both axes, zeros shifted in.
-
-    `padded` holds the images with `limit` zero pixels on every side (padded once, before
-    the first epoch); each image is a crop of it, so shuffling and shifting cost one copy.
-    Done in numpy from the epoch's generator (not a Keras layer), so an epoch's inputs
-    depend only on (seed, epoch) and a resumed run sees exactly the same ones.
-    """
-    if not limit:
-        return padded[order]
-    side = padded.shape[1] - 2 * limit
-    offsets = rng.integers(0, 2 * limit + 1, size=(len(order), 2))
-    shifted = np.empty((len(order), side, side), dtype=padded.dtype)
-    for dy in range(2 * limit + 1):
-        for dx in range(2 * limit + 1):
-            chosen = np.flatnonzero((offsets[:, 0] == dy) & (offsets[:, 1] == dx))
-            shifted[chosen] = padded[order[chosen], dy : dy + side, dx : dx + side]
-    return shifted
+        return train(params, role, paths, on_epoch)
 
 
 def main() -> None:

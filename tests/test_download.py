@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from rowlstm.errors import UserError
+from rowlstm.mirrors import Pin, mirror_url
 from rowlstm.params import DownloadParams
 from rowlstm.paths import DownloadPaths
-from stages.download import Pin, mirror_url, run
+from stages.download import run
 from tests.helpers import write_mirror
 
 

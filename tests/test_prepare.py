@@ -8,7 +8,8 @@ from rowlstm.dataset import load_split, to_sequences
 from rowlstm.errors import UserError
 from rowlstm.params import PrepareParams
 from rowlstm.paths import PreparePaths
-from stages.prepare import run, split, stratified_take
+from rowlstm.splits import split, stratified_take
+from stages.prepare import run
 from tests.helpers import encode_idx
 
 

@@ -14,7 +14,7 @@ from rowlstm.errors import UserError
 from rowlstm.model import build_model, save_model
 from rowlstm.paths import ExplainPaths
 from rowlstm.reading import cell_signals, first_recurrent, stepwise
-from stages.explain import first_of_each_class, per_row
+from rowlstm.rows import first_of_each_class, per_row
 from stages.explain import run as explain
 from tests.helpers import ROOT, evaluate_into, synthetic_digits, tiny_params, tiny_train
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rowlstm.mirrors import load_pins
 from rowlstm.params import DownloadParams
 from rowlstm.paths import DownloadPaths
-from stages.download import load_pins, run
-from stages.prepare import read_raw
+from rowlstm.splits import read_raw
+from stages.download import run
 from tests.helpers import ROOT
 
 LOCAL = os.environ.get("MNIST_MIRROR") or str(ROOT.parent / "shared" / "mnist")

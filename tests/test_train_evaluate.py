@@ -11,8 +11,8 @@ import pytest
 from rowlstm.dataset import load_split, save_split
 from rowlstm.errors import UserError
 from rowlstm.resume import Checkpoint
-from stages.evaluate import draw_gallery, per_class, worst_errors
-from stages.train import epoch_images
+from rowlstm.scoring import draw_gallery, per_class, worst_errors
+from rowlstm.training import epoch_images
 from tests.helpers import evaluate_into, tiny_params, tiny_train, train_into, train_paths
 
 ACCURACY_LOG = "plots/metrics/eval/accuracy.tsv"  # DVCLive's, under the stage's logs
