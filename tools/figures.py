@@ -59,14 +59,20 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def plot_specs(revisions: list[str] | None = None) -> dict[str, dict]:
-    """dvc.yaml's plots as the Vega-Lite specs `dvc plots show` draws (of the workspace), or
-    `dvc plots diff` (of several revisions or experiments, overlaid)."""
+def shown_plots(revisions: list[str] | None = None) -> dict[str, list[dict]]:
+    """Every plot of dvc.yaml, by name, as `dvc plots show --json` draws it (the workspace),
+    or `dvc plots diff --json` (revisions or experiments against it, overlaid)."""
     command = ["dvc", "plots", "diff", *revisions] if revisions else ["dvc", "plots", "show"]
     shown = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
     if shown.returncode:
         raise UserError(f"{' '.join(command)} --json failed: {shown.stderr.strip()}")
-    plots = json.loads(shown.stdout)["data"]
+    return json.loads(shown.stdout)["data"]
+
+
+def plot_specs(revisions: list[str] | None = None) -> dict[str, dict]:
+    """dvc.yaml's plots as the Vega-Lite specs `dvc plots show` draws (of the workspace), or
+    `dvc plots diff` (of several revisions or experiments, overlaid)."""
+    plots = shown_plots(revisions)
     missing = [name for name in FIGURES if not plots.get(name)]
     if missing:
         raise UserError(f"no data for {', '.join(missing)}: run `dvc repro` or `dvc pull` first")
@@ -102,13 +108,8 @@ def render_diff(rev: str, folder: Path) -> list[str]:
     """Every Vega plot of `dvc plots diff REV` as folder/NAME.png; the pictures' names."""
     import vl_convert
 
-    shown = subprocess.run(
-        ["dvc", "plots", "diff", rev, "--json"], capture_output=True, text=True, check=False
-    )
-    if shown.returncode:
-        raise UserError(f"dvc plots diff {rev} --json failed: {shown.stderr.strip()}")
     pictures = []
-    for name, plots in json.loads(shown.stdout)["data"].items():
+    for name, plots in shown_plots([rev]).items():
         for plot in plots:
             if plot.get("type") == "vega":
                 picture = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() + ".png"
