@@ -8,7 +8,6 @@ validation split). TensorFlow is imported only once the worker has its first tur
 importing it is work too.
 """
 
-import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +79,6 @@ def _train_ours(
     from stages.train import run
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = dataclasses.replace(TrainPaths().under(Path(tmp)), prepared=PREPARED)
+        paths = TrainPaths().under(Path(tmp))
         run(train_params(kind, epochs), paths, on_epoch=on_epoch)
         return load_classifier(paths.model)

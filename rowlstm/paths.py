@@ -1,12 +1,12 @@
 """Where each stage reads and writes, as dvc.yaml declares it: one dataclass per stage, its
 defaults the pipeline's own paths, used alike by the stage's main(), the tests and the bench.
-`under(folder)` is the same layout inside another folder: a test's, or the throwaway copy a
-non-chief training worker writes into.
+`under(folder)` writes the same outputs inside another folder and reads the same inputs: a
+test's folder, or the throwaway copy a non-chief training worker writes into.
 """
 
 import dataclasses
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 MODEL = Path("models/model.keras")  # written by train; read by evaluate, explain, predict
 PREPARED = Path("data/prepared")
@@ -16,10 +16,13 @@ PREPARED = Path("data/prepared")
 class StagePaths:
     """What every stage's paths can do."""
 
+    INPUTS: ClassVar[tuple[str, ...]] = ()  # the fields it reads; it writes the others
+
     def under(self, folder: Path) -> Self:
-        """Every path of the stage inside folder, at the same place relative to it."""
-        fields = dataclasses.fields(self)
-        return dataclasses.replace(self, **{f.name: folder / getattr(self, f.name) for f in fields})
+        """The stage's outputs inside folder, at the same place relative to it; its inputs
+        where they are."""
+        outputs = [f.name for f in dataclasses.fields(self) if f.name not in self.INPUTS]
+        return dataclasses.replace(self, **{name: folder / getattr(self, name) for name in outputs})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +32,7 @@ class DownloadPaths(StagePaths):
 
 @dataclasses.dataclass(frozen=True)
 class PreparePaths(StagePaths):
+    INPUTS = ("raw",)
     raw: Path = Path("data/raw")
     prepared: Path = PREPARED
     report: Path = Path("reports/data.json")
@@ -36,6 +40,7 @@ class PreparePaths(StagePaths):
 
 @dataclasses.dataclass(frozen=True)
 class TrainPaths(StagePaths):
+    INPUTS = ("prepared",)
     prepared: Path = PREPARED
     model: Path = MODEL
     logs: Path = Path("reports/train")
@@ -45,6 +50,7 @@ class TrainPaths(StagePaths):
 
 @dataclasses.dataclass(frozen=True)
 class EvaluatePaths(StagePaths):
+    INPUTS = ("model", "test")
     model: Path = MODEL
     test: Path = PREPARED / "test"
     metrics: Path = Path("reports/metrics.json")
@@ -55,6 +61,7 @@ class EvaluatePaths(StagePaths):
 
 @dataclasses.dataclass(frozen=True)
 class ExplainPaths(StagePaths):
+    INPUTS = ("model", "test")
     model: Path = MODEL
     test: Path = PREPARED / "test"
     rows: Path = Path("reports/rows.csv")

@@ -17,7 +17,6 @@ output would change dvc.lock on every identical run (make bench measures speed).
 """
 
 import contextlib
-import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -51,7 +50,7 @@ def run(
         if not role.chief:
             prefix = f"train-{role.kind}-{role.index}-"
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
-            paths = dataclasses.replace(paths.under(folder), prepared=paths.prepared)
+            paths = paths.under(folder)
         return train(params, role, paths, on_epoch)
 
 

@@ -120,7 +120,8 @@ def write_prepared(out: Path) -> Path:
     from stages.prepare import run as prepare
 
     with tempfile.TemporaryDirectory() as scratch:
-        paths = dataclasses.replace(PreparePaths().under(Path(scratch)), prepared=out)
+        folder = Path(scratch)
+        paths = PreparePaths(raw=folder / "raw", prepared=out, report=folder / "data.json")
         write_mirror(paths.raw, gz=False)
         prepare(tiny_params().prepare, paths)
     return out
@@ -129,7 +130,7 @@ def write_prepared(out: Path) -> Path:
 def train_paths(root: Path, name: str) -> TrainPaths:
     """The train stage's paths with every output under root/name, reading the data in
     root/data/prepared (as write_prepared leaves it)."""
-    return dataclasses.replace(TrainPaths().under(root / name), prepared=root / PREPARED)
+    return TrainPaths(prepared=root / PREPARED).under(root / name)
 
 
 def train_into(params: TrainParams, root: Path, name: str) -> dict[str, list[float]]:
@@ -144,7 +145,7 @@ def evaluate_into(params: EvaluateParams, model: Path, test_dir: Path, out: Path
     metrics."""
     from stages.evaluate import run
 
-    return run(params, dataclasses.replace(EvaluatePaths().under(out), model=model, test=test_dir))
+    return run(params, EvaluatePaths(model=model, test=test_dir).under(out))
 
 
 def drawn_digit(strokes: list[list[tuple[int, int]]], side: int = 280) -> np.ndarray:

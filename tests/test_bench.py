@@ -297,7 +297,7 @@ def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
 
 @pytest.mark.slow  # three trainings and a matmul peak, each in its own process
 def test_quick_bench_prints_the_table_for_all_three_runs(tmp_path) -> None:
-    paths = PreparePaths().under(tmp_path)
+    paths = PreparePaths(raw=tmp_path / "raw").under(tmp_path)
     write_mirror(paths.raw, gz=False)
     prepare(PrepareParams(50, 0, 3), paths)
     shutil.copy(ROOT / "params.yaml", tmp_path)

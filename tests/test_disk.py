@@ -106,11 +106,8 @@ def train_onto(prepared: Path, outputs: Path, checkpoint: Path) -> None:
     """The tiny training, its outputs under `outputs`, its checkpoint in `checkpoint`."""
     from stages.train import run
 
-    paths = TrainPaths().under(outputs)
-    run(
-        tiny_train(epochs=2),
-        dataclasses.replace(paths, prepared=prepared / PREPARED, checkpoint=checkpoint),
-    )
+    paths = TrainPaths(prepared=prepared / PREPARED).under(outputs)
+    run(tiny_train(epochs=2), dataclasses.replace(paths, checkpoint=checkpoint))
 
 
 def test_train_whose_checkpoint_fills_the_disk_names_it(

@@ -10,7 +10,14 @@ import yaml
 
 from rowlstm.errors import UserError
 from rowlstm.params import Params, load_params, validate
-from rowlstm.paths import DownloadPaths, EvaluatePaths, ExplainPaths, PreparePaths, TrainPaths
+from rowlstm.paths import (
+    DownloadPaths,
+    EvaluatePaths,
+    ExplainPaths,
+    PreparePaths,
+    StagePaths,
+    TrainPaths,
+)
 from tests.helpers import PACKAGES, ROOT, STAGE_WITH_BAD_PARAMS, imported_files
 
 
@@ -230,12 +237,22 @@ def test_bad_params_stop_a_stage_before_heavy_imports_and_outputs(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "models", "params.yaml"]
 
 
-def declared_files(stage: dict) -> set[Path]:
-    """A dvc.yaml stage's data inputs and its outputs, metrics and plots (not its code)."""
-    entries = [dep for dep in stage["deps"] if dep.split("/")[0] not in PACKAGES]
-    for kind in ("outs", "metrics", "plots"):
-        entries += [next(iter(e)) if isinstance(e, dict) else e for e in stage.get(kind, [])]
-    return {Path(entry) for entry in entries}
+def declared_files(stage: dict) -> tuple[set[Path], set[Path]]:
+    """A dvc.yaml stage's data inputs (not its code), and its outputs, metrics and plots."""
+    inputs = {Path(dep) for dep in stage["deps"] if dep.split("/")[0] not in PACKAGES}
+    outputs = {
+        Path(next(iter(entry)) if isinstance(entry, dict) else entry)
+        for kind in ("outs", "metrics", "plots")
+        for entry in stage.get(kind, [])
+    }
+    return inputs, outputs
+
+
+def covers(ours: set[Path], declared: set[Path]) -> bool:
+    """Every declared file is one of ours or inside one, and each of ours holds one."""
+    return all(any(path.is_relative_to(mine) for mine in ours) for path in declared) and all(
+        any(path.is_relative_to(mine) for path in declared) for mine in ours
+    )
 
 
 @pytest.mark.parametrize(
@@ -248,10 +265,15 @@ def declared_files(stage: dict) -> set[Path]:
         ("explain", ExplainPaths()),
     ],
 )
-def test_each_stage_s_paths_are_the_ones_dvc_yaml_declares(stage: str, paths: object) -> None:
-    """Every file dvc.yaml declares for the stage is one of its paths or inside one, and
-    each of its paths holds a declared file (the checkpoint, never an output, aside)."""
-    declared = declared_files(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage])
-    ours = {getattr(paths, f.name) for f in fields(paths)} - {TrainPaths().checkpoint}
-    assert all(any(path.is_relative_to(mine) for mine in ours) for path in declared), declared
-    assert all(any(path.is_relative_to(mine) for path in declared) for mine in ours), ours
+def test_each_stage_s_paths_are_the_ones_dvc_yaml_declares(stage: str, paths: StagePaths) -> None:
+    """Its INPUTS are the data dvc.yaml says it depends on, and its other paths the outputs
+    dvc.yaml declares (the checkpoint, written but never an output, aside): `under(folder)`
+    moves exactly what the stage writes."""
+    inputs, outputs = declared_files(
+        yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    )
+    mine = {f.name: getattr(paths, f.name) for f in fields(paths)}
+    read = {path for name, path in mine.items() if name in paths.INPUTS}
+    written = {path for name, path in mine.items() if name not in paths.INPUTS}
+    assert covers(read, inputs), (read, inputs)
+    assert covers(written - {TrainPaths().checkpoint}, outputs), (written, outputs)
