@@ -25,24 +25,20 @@ import argparse
 import math
 import os
 import struct
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from rowlstm.atomic import staged_file
 from rowlstm.dataset import to_sequences
 from rowlstm.digits import NoDigitError, prepare
 from rowlstm.errors import UserError, cli, one_line
 from rowlstm.idx import IMAGE_SIDE, parse_idx
+from rowlstm.images import JPEG, PNG, decode_image
 from rowlstm.paths import MODEL
 
-PNG, JPEG, NPY = b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY"
-MAX_PIXELS = 4096 * 4096  # a 12-megapixel phone photo is read; a digit needs far fewer
-# A larger image is first shrunk (averaging, so anti-aliased) to fit this square: the
-# digit ends at 20x20 anyway, and the preparation's float arrays stay a few MB.
-WORKING_SIDE = 1024
+NPY = b"\x93NUMPY"
 
 
 def read_digits(path: Path) -> np.ndarray:
@@ -67,7 +63,7 @@ def read_images(path: Path) -> list[np.ndarray]:
     except OSError as error:
         raise UserError(f"{path}: cannot read ({error.strerror})") from None
     if head.startswith((PNG, JPEG)):
-        return [decode_image(path)]
+        return [decode_image(path, str(path))]
     if head.startswith(NPY):
         pixels = load_npy(path, size)
     elif head[:3] == b"\x00\x00\x08":
@@ -93,40 +89,6 @@ def check_shape(path: Path, shape: tuple[int, ...]) -> None:
     if len(shape) not in (2, 3) or tuple(shape[-2:]) != (IMAGE_SIDE, IMAGE_SIDE):
         got = "x".join(map(str, shape))
         raise UserError(f"{path}: expected 28x28 pixels (or N x 28 x 28), got {got}")
-
-
-def decode_image(path: Path) -> np.ndarray:
-    """uint8 pixels of a PNG or JPEG: grey (H, W), RGB (H, W, 3), or RGBA (H, W, 4) where
-    it has transparency; turned upright when a camera's EXIF tag says so. Read with Pillow:
-    TensorFlow would print its start-up log lines before a one-line error about a broken
-    file. Pillow reads the header first; the size is checked before anything is decoded,
-    and a decompression bomb is refused."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise UserError(
-                        f"{path}: refused, far too large for a digit ({image.width}x"
-                        f"{image.height} pixels; at most {MAX_PIXELS:,}, e.g. 4096x4096)"
-                    )
-                upright = ImageOps.exif_transpose(image)
-                upright.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
-                return pixels_of(upright)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise UserError(f"{path}: refused, far too large for a digit ({one_line(error)})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise UserError(f"{path}: not a readable PNG or JPEG image") from None
-
-
-def pixels_of(image: Image.Image) -> np.ndarray:
-    """Grey stays grey (byte for byte), colour is RGB, and transparency is kept as alpha
-    for rowlstm/digits.py to composite."""
-    if image.mode == "I;16":  # 16-bit grey: Pillow's convert would clip it to 0 and 255
-        return (np.asarray(image) >> 8).astype(np.uint8)
-    if image.has_transparency_data:
-        return np.asarray(image.convert("RGBA"))
-    return np.asarray(image.convert("L" if image.mode in ("1", "L") else "RGB"))
 
 
 def load_npy(path: Path, size: int) -> np.ndarray:
