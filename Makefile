@@ -9,8 +9,8 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test check lint format lock bench report quick plots-diff gate-tests figures \
-	plots device
+.PHONY: repro test check lint format lock bench bench-serve report quick plots-diff gate-tests \
+	figures plots device serve screenshot
 
 $(BIN)/dvc: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,25 @@ export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/mnist))
 bench: $(BIN)/dvc
 	dvc repro prepare
 	python -m bench.run $(if $(QUICK),--quick) $(if $(SAVE),--save $(SAVE))
+
+# The drawing page's server with 50 requests in flight: answers/s, latency p50/p95, none
+# lost or wrong (bench/serve.py; docs/predict.md has the figures).
+bench-serve: $(BIN)/dvc
+	dvc repro prepare
+	python -m bench.serve --requests 1000 --in-flight 50
+
+# The drawing page (tools/serve.py): draw a digit, or drop an image, and watch the trained
+# model read it. Loopback only unless HOST says otherwise (HOST=0.0.0.0 for a classroom).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: $(BIN)/dvc
+	@python -m tools.serve --host $(HOST) --port $(PORT)
+
+# README's picture of the drawing page: its browser test (tests/test_serve.py) on the
+# pipeline's model, saved with that model's hash for tests/test_docs.py to check.
+screenshot: $(BIN)/dvc
+	python -m pytest -q tests/test_serve.py -k seven_drawn --drawing-model models/model.keras \
+		--screenshot docs/img/drawing-page.png
 
 # What CI writes into the job summary: metrics and params diffs against BASE as Markdown,
 # then the gates: fails when dvc.lock is stale (the committed results are not the committed

@@ -68,10 +68,18 @@ def restore(repo: Path) -> Iterator[Path]:
     assert stale(repo) == set()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`make screenshot`'s: the browser test of the drawing page (tests/test_serve.py) on
+    the pipeline's own model, saving what it shows."""
+    parser.addoption("--drawing-model", type=Path, help="the model the drawing page serves")
+    parser.addoption("--screenshot", type=Path, help="save the drawing page here")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark slow every test on the e2e repo (fixture `repo`, or one built on it) or on the
-    trained tiny pipeline (`prepared`), so `make check` leaves them out with no list to
-    keep up to date. Tests that train in subprocesses carry the mark themselves."""
+    """Mark slow every test on the e2e repo (fixture `repo`, or one built on it), on the
+    trained tiny pipeline (`prepared`) or on a model trained on real MNIST (`mnist`), so
+    `make check` leaves them out with no list to keep up to date. Tests that train in
+    subprocesses carry the mark themselves."""
     for item in items:
-        if {"repo", "prepared"} & set(getattr(item, "fixturenames", ())):
+        if {"repo", "prepared", "mnist"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

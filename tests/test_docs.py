@@ -43,6 +43,7 @@ REGION = re.compile(
     r'<!-- committed-run(?: (row|column)="([^"]+)")? -->\n(.*?)<!-- /committed-run -->', re.S
 )
 NUMBER = re.compile(r"(?<![\w.\-/@#])\d[\d,]*(?:\.\d+)?%?")
+SCREENSHOT = MANIFEST.parent / "drawing-page.json"  # make screenshot's record of its picture
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 # A run's file by its path in the repository, as text.
 Read = Callable[[str], str]
@@ -166,18 +167,21 @@ def stray_figures(root: Path, read: Read) -> list[str]:
 
 
 def stale_pictures(root: Path, read: Read) -> list[str]:
-    """docs/img not drawn from the outputs the run's dvc.lock records, or edited since."""
+    """docs/img not drawn from the outputs the run's dvc.lock records, or edited since:
+    the plots (make figures) and the drawing page's screenshot (make screenshot)."""
     manifest = json.loads((root / MANIFEST).read_text())
-    hashes = locked_hashes(read("dvc.lock"))
     problems = []
     if {entry["plot"] for entry in manifest.values()} != set(FIGURES):
         problems.append(f"{MANIFEST} does not list the plots {sorted(FIGURES)}")
-    for picture, entry in manifest.items():
-        if entry["source_md5"] != hashes.get(entry["source"]):
-            problems.append(f"{picture}: re-run make figures")
-        data = (root / MANIFEST.parent / picture).read_bytes()
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            problems.append(f"{picture}: edited since make figures drew it")
+    screenshot = json.loads((root / SCREENSHOT).read_text())
+    hashes = locked_hashes(read("dvc.lock"))
+    for command, entries in [("make figures", manifest), ("make screenshot", screenshot)]:
+        for picture, entry in entries.items():
+            if entry["source_md5"] != hashes.get(entry["source"]):
+                problems.append(f"{picture}: re-run {command}")
+            data = (root / MANIFEST.parent / picture).read_bytes()
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                problems.append(f"{picture}: edited since {command} made it")
     return problems
 
 
