@@ -1,6 +1,5 @@
 """The pinned checksums and the IDX reader against the real MNIST, where a copy is at hand."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +10,14 @@ from rowlstm.params import DownloadParams
 from rowlstm.paths import DownloadPaths
 from rowlstm.splits import read_raw
 from stages.download import run
-from tests.helpers import ROOT
+from tests.helpers import HAS_REAL_MNIST, NO_REAL_MNIST, REAL_MNIST
 
-LOCAL = os.environ.get("MNIST_MIRROR") or str(ROOT.parent / "shared" / "mnist")
-
-pytestmark = pytest.mark.skipif(
-    "://" not in LOCAL and not Path(LOCAL).is_dir(),
-    reason="no real MNIST copy: set MNIST_MIRROR or put one in ../shared/mnist",
-)
+pytestmark = pytest.mark.skipif(not HAS_REAL_MNIST, reason=NO_REAL_MNIST)
 
 
 def test_real_mnist_downloads_verified_and_parses(tmp_path: Path) -> None:
     params = DownloadParams(mirrors=("file:///nonexistent/",), timeout=30.0)
-    run(params, DownloadPaths(tmp_path / "raw"), load_pins(), LOCAL)
+    run(params, DownloadPaths(tmp_path / "raw"), load_pins(), REAL_MNIST)
     images, labels = read_raw(tmp_path / "raw", "train")
     assert images.shape == (60000, 28, 28)
     assert labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]

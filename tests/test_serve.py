@@ -49,7 +49,9 @@ def saved_model(folder: Path, **changes: object) -> Path:
     from rowlstm.model import build_model, save_model
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_model(build_model(tiny_train(**changes), steps_per_epoch=1), folder / "model.keras")
+    model = build_model(tiny_train(**changes), steps_per_epoch=1)
+    model.optimizer.build(model.trainable_variables)  # saved as a trained model's would be
+    save_model(model, folder / "model.keras")
     return folder / "model.keras"
 
 
