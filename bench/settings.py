@@ -30,6 +30,8 @@ PEER_SETTINGS = {
     "warmup_epochs": 0,
     "clipnorm": 0.0,
     "augment_shift": 0,
+    "augment_rotate": 0.0,
+    "augment_scale": 0.0,
     "batch_size": 128,
     "jit_compile": False,
     "distribution": "none",

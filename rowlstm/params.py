@@ -60,6 +60,8 @@ class TrainParams:
     warmup_epochs: int = _allowed(min=0)
     clipnorm: float = _allowed(min=0)
     augment_shift: int = _allowed(min=0, max=4)
+    augment_rotate: float = _allowed(min=0, max=45)
+    augment_scale: float = _allowed(min=0, max=0.5)
     batch_size: int = _allowed(min=1)
     jit_compile: bool = _allowed()
     distribution: str = _allowed(choices=("none", "mirrored", "multi_worker"))

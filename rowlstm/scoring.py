@@ -13,7 +13,10 @@ GALLERY_SIZE = 16  # 4 x 4 tiles: a picture, not a result, so not a param
 
 
 def per_class(actual: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
-    """Precision, recall, F1 and support for each digit (0 where a class is never predicted)."""
+    """Support, errors (the digit's test images read as another), precision, recall and F1
+    for each digit (0 where a class is never predicted). Every F1 is near 1, so the
+    errors are what the plot shows: 3 against 14 tells digits apart, 0.996 against 0.991
+    does not."""
     digits = pd.Index(range(NUM_CLASSES))
     confusion = pd.crosstab(
         pd.Series(actual, name="actual"), pd.Series(predicted, name="predicted")
@@ -27,6 +30,7 @@ def per_class(actual: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
         {
             "digit": digits,
             "support": confusion.sum(axis=1),
+            "errors": confusion.sum(axis=1) - hits,
             "precision": precision,
             "recall": recall,
             "f1": f1,

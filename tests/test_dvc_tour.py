@@ -13,7 +13,11 @@ from tests.e2e import environment, experiments, sh
 
 CURVES = {"Training curves", "Accuracy per epoch"}  # dvc.yaml's top-level plots, with
 MISTAKES = "Mistakes"  # the confusion matrix without its diagonal (.dvc/plots/mistakes.json)
-CONFUSION, F1, GALLERY = "reports/predictions.csv", "reports/classes.csv", "reports/errors.png"
+CONFUSION, PER_DIGIT, GALLERY = (
+    "reports/predictions.csv",
+    "reports/classes.csv",
+    "reports/errors.png",
+)
 ROWS, READING = "reports/rows.csv", "reports/reading.png"  # explain's own plots
 # DVCLive's, one per metric: the train stage's own plots, which the curves above combine.
 LIVE = {
@@ -21,7 +25,9 @@ LIVE = {
     for s in ("train", "eval")
     for m in ("loss", "accuracy")
 }
-PLOTS = CURVES | LIVE | {MISTAKES, CONFUSION, F1, ROWS}  # stages' plots are named by their paths
+PLOTS = (
+    CURVES | LIVE | {MISTAKES, CONFUSION, PER_DIGIT, ROWS}
+)  # stages' plots are named by their paths
 
 
 def test_plots_show_renders_every_declared_plot(repo: Path, tmp_path: Path) -> None:
@@ -33,7 +39,7 @@ def test_plots_show_renders_every_declared_plot(repo: Path, tmp_path: Path) -> N
     assert len(curves) == 2 * 6  # train and validation, one row per epoch
     confusion = plots[CONFUSION][0]["content"]["data"]["values"]
     assert len(confusion) == 200 and {"actual", "predicted"} <= set(confusion[0])
-    assert len(plots[F1][0]["content"]["data"]["values"]) == 10
+    assert len(plots[PER_DIGIT][0]["content"]["data"]["values"]) == 10
     mistakes = plots[MISTAKES][0]["content"]
     pairs = [(row["actual"], row["predicted"]) for row in mistakes["data"]["values"]]
     assert pairs == [(row["actual"], row["predicted"]) for row in confusion]  # same rows
@@ -44,7 +50,7 @@ def test_plots_show_renders_every_declared_plot(repo: Path, tmp_path: Path) -> N
     assert image.read_bytes() == (repo / GALLERY).read_bytes()
     sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "html"))
     html = (tmp_path / "html/index.html").read_text()
-    assert all(title in html for title in CURVES | {"Confusion matrix", "F1 per digit"})
+    assert all(title in html for title in CURVES | {"Confusion matrix", "Test errors per digit"})
     assert "errors.png" in html
 
 

@@ -12,7 +12,7 @@ from rowlstm.dataset import load_split, save_split
 from rowlstm.errors import UserError
 from rowlstm.resume import Checkpoint
 from rowlstm.scoring import draw_gallery, per_class, worst_errors
-from rowlstm.training import epoch_images
+from rowlstm.training import epoch_images, warped
 from tests.helpers import evaluate_into, tiny_params, tiny_train, train_into, train_paths
 
 ACCURACY_LOG = "plots/metrics/eval/accuracy.tsv"  # DVCLive's, under the stage's logs
@@ -73,6 +73,7 @@ def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
     assert test["loss"] == pytest.approx(float(np.mean(expected_loss)), abs=1e-5)
     table = pd.read_csv(out / "reports/classes.csv")
     assert table["support"].sum() == 200
+    assert table["errors"].sum() == test["errors"]
     assert test["macro_f1"] == pytest.approx(table["f1"].mean(), abs=1e-6)
 
 
@@ -84,7 +85,8 @@ def test_per_class_scores_on_a_hand_checked_example() -> None:
     assert table.loc[1, "precision"] == pytest.approx(2 / 3) and table.loc[1, "recall"] == 1.0
     assert table.loc[1, "f1"] == pytest.approx(0.8)
     assert table.loc[2, "precision"] == 1.0 and table.loc[2, "recall"] == 0.5
-    assert table.loc[5].tolist() == [0, 0.0, 0.0, 0.0]
+    assert table.loc[5].tolist() == [0, 0, 0.0, 0.0, 0.0]
+    assert table["errors"].tolist()[:3] == [1, 0, 1]
 
 
 def test_an_interrupted_training_resumes_to_the_same_weights(
@@ -174,6 +176,27 @@ def test_shifts_move_whole_images_within_the_limit_and_only_when_asked() -> None
     assert set(rows) == set(cols) == {-2, -1, 0, 1, 2}
     again = epoch_images(padded, order, 2, np.random.default_rng(0))
     assert np.array_equal(shifted, again)
+
+
+class Fixed:
+    """A generator whose every draw is the top of its range."""
+
+    def uniform(self, low: float, high: float, size: int) -> np.ndarray:
+        return np.full(size, high)
+
+
+def test_warps_turn_and_scale_about_the_centre_and_repeat_with_the_generator() -> None:
+    images = np.zeros((2, 28, 28), dtype=np.float32)
+    images[:, 4:24, 13:15] = 1  # a vertical bar, 20 rows by 2 columns
+    assert np.array_equal(warped(images, 0.0, 0.0, np.random.default_rng(0)), images)
+    turned = warped(images, 90.0, 0.0, Fixed())  # a quarter turn: the bar lies down
+    assert np.array_equal(turned[0] > 0.5, images[0].T > 0.5)
+    larger = warped(images, 0.0, 0.25, Fixed())  # 1.25 times: 25 rows, give or take an edge
+    rows = np.flatnonzero((larger[0] > 0.5).any(axis=1))
+    assert 24 <= len(rows) <= 26 and abs(rows.mean() - 13.5) < 0.5
+    assert np.isclose(turned.sum(), images.sum()) and larger.sum() > images.sum()
+    drawn = [warped(images, 10.0, 0.1, np.random.default_rng(3)) for _ in range(2)]
+    assert np.array_equal(*drawn) and not np.array_equal(drawn[0][0], drawn[0][1])
 
 
 def test_bidirectional_gru_and_simple_rnn_train_too(prepared) -> None:

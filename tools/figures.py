@@ -41,6 +41,7 @@ FIGURES = {
     "Accuracy per epoch": ("accuracy.png", "reports/train/plots"),
     "Mistakes": ("mistakes.png", "reports/predictions.csv"),
     "reports/rows.csv": ("rows.png", "reports/rows.csv"),
+    "reports/classes.csv": ("errors-per-digit.png", "reports/classes.csv"),
 }
 ROWS_PLOT, COMPARED = "reports/rows.csv", "rows-compared.png"
 # DVC's own page, with its CDN <script> tags replaced by the bundle.
