@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: repro test check lint format lock bench bench-serve report quick plots-diff gate-tests \
-	figures plots device serve screenshot
+	figures plots device serve screenshot seeds
 
 $(BIN)/dvc: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/mnist))
 bench: $(BIN)/dvc
 	dvc repro prepare
 	python -m bench.run $(if $(QUICK),--quick) $(if $(SAVE),--save $(SAVE))
+
+# Accuracy as a distribution (tools/seeds.py): one experiment per seed through DVC's queue,
+# one at a time, then each seed's test and best validation accuracy and their mean, sd,
+# min and max, from `dvc exp show`. NAME names the experiments (NAME-seedS); SET="-S
+# key=value ..." makes them a candidate recipe. Seed 42 of params.yaml is the committed run.
+SEEDS ?= 42 1 2
+NAME ?= default
+seeds: $(BIN)/dvc
+	@python -m tools.seeds --name $(NAME) --seeds $(SEEDS) $(SET)
 
 # The drawing page's server with 50 requests in flight: answers/s, latency p50/p95, none
 # lost or wrong (bench/serve.py; docs/predict.md has the figures).

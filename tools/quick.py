@@ -20,6 +20,7 @@ import sys
 import uuid
 
 from rowlstm.errors import UserError, cli
+from tools import experiments
 from tools.report import dvc_markdown, thresholds, verdict
 
 
@@ -32,23 +33,14 @@ def run_experiment(name: str, overrides: list[str]) -> None:
 
 
 def experiment_accuracy(name: str) -> float:
-    """test.accuracy of experiment `name`, as `dvc exp show --json` records it (asked in this
-    process, as remove_experiment does: each `dvc` command costs a second of start-up)."""
-    from dvc.repo import Repo
-
-    with Repo() as repo:
-        shown = [baseline.dumpd() for baseline in repo.experiments.show()]
-    revs = [
-        rev
-        for baseline in shown
-        for group in baseline.get("experiments") or []
-        for rev in group["revs"]
-    ]
+    """test.accuracy of experiment `name`, as `dvc exp show --json` records it."""
+    data = experiments.shown().get(name)
+    if data is None:
+        raise UserError(f"experiment {name}: not in `dvc exp show`")
     try:
-        (data,) = [rev["data"] for rev in revs if rev["name"] == name]
-        return float(data["metrics"]["reports/metrics.json"]["data"]["test"]["accuracy"])
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"experiment {name}: no test.accuracy in `dvc exp show`") from None
+        return experiments.metric(data, experiments.METRICS, "test", "accuracy")
+    except UserError as error:
+        raise UserError(f"experiment {name}: {error}") from None
 
 
 def remove_experiment(name: str) -> None:

@@ -1,0 +1,53 @@
+"""`python -m tools.seeds` (make seeds): its table's arithmetic, and on the e2e repo a run
+of two seeds through DVC's real queue."""
+
+from pathlib import Path
+
+from tests.e2e import experiments, sh
+from tools.seeds import markdown
+
+
+def test_the_table_gives_each_seed_then_mean_sd_min_and_max() -> None:
+    rows = [
+        {"seed": 42, "test accuracy": 0.9925, "test errors": 75, "best val accuracy": 0.9922},
+        {"seed": 1, "test accuracy": 0.9919, "test errors": 81, "best val accuracy": 0.9930},
+        {"seed": 2, "test accuracy": 0.9922, "test errors": 78, "best val accuracy": 0.9914},
+    ]
+    assert markdown(rows, "default: params.yaml as it is").splitlines() == [
+        "default: params.yaml as it is",
+        "",
+        "| seed | test accuracy | test errors | best val accuracy |",
+        "|---|---|---|---|",
+        "| 42 | 99.25% | 75 | 99.22% |",
+        "| 1 | 99.19% | 81 | 99.30% |",
+        "| 2 | 99.22% | 78 | 99.14% |",
+        "| mean | 99.22% | 78.0 | 99.22% |",
+        "| sd | 0.03% | 3.0 | 0.08% |",
+        "| min | 99.19% | 75 | 99.14% |",
+        "| max | 99.25% | 81 | 99.30% |",
+    ]
+
+
+def test_seeds_runs_each_seed_once_through_the_queue_and_tables_their_metrics(
+    restore: Path,
+) -> None:
+    repo = restore
+    args = ("python", "-m", "tools.seeds", "--name", "s", "--seeds", "3", "4")
+    table = sh(repo, *args, "-S", "train.epochs=2").stdout
+    found = experiments(repo)
+    accuracy = {
+        seed: found[f"s-seed{seed}"]["metrics"]["reports/metrics.json"]["data"]["test"]["accuracy"]
+        for seed in (3, 4)
+    }
+    seeds = {s: found[f"s-seed{s}"]["params"]["params.yaml"]["data"]["train"] for s in (3, 4)}
+    assert [(p["seed"], p["epochs"]) for p in seeds.values()] == [(3, 2), (4, 2)]
+    lines = table.splitlines()
+    assert lines[0] == "s: train.epochs=2"
+    assert lines[4].startswith(f"| 3 | {accuracy[3]:.2%} |")
+    assert lines[5].startswith(f"| 4 | {accuracy[4]:.2%} |")
+    assert lines[6].startswith(f"| mean | {(accuracy[3] + accuracy[4]) / 2:.2%} |")
+    again = sh(repo, *args, "--table")  # read, not run again
+    assert again.stdout == table and "exp run" not in again.stderr
+    missing = sh(repo, *args[:-2], "5", "6", "--table", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr == "error: no experiment s-seed5, s-seed6 in `dvc exp show`\n"
