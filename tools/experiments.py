@@ -7,22 +7,24 @@ from rowlstm.errors import UserError
 
 METRICS = "reports/metrics.json"
 SUMMARY = "reports/train.json"
+COMMITS = 10  # HEAD and the commits before it whose experiments are read
 
 
 def shown() -> dict[str, dict[str, Any]]:
-    """Every named experiment of HEAD's: its record ("data": metrics, params, ...), by
-    name, as `dvc exp show --json` gives it."""
+    """Every named experiment of HEAD's and of the commits just before it (a run queued
+    before a commit is still found after it): its record ("data": metrics, params, ...),
+    by name, the newest where two share one, as `dvc exp show --json -n COMMITS` gives it."""
     from dvc.repo import Repo
 
     with Repo() as repo:
-        baselines = [baseline.dumpd() for baseline in repo.experiments.show()]
-    return {
-        rev["name"]: rev["data"]
-        for baseline in baselines
-        for group in baseline.get("experiments") or []
-        for rev in group["revs"]
-        if rev.get("name")
-    }
+        baselines = [baseline.dumpd() for baseline in repo.experiments.show(num=COMMITS)]
+    found: dict[str, dict[str, Any]] = {}
+    for baseline in baselines:  # HEAD first
+        for group in baseline.get("experiments") or []:
+            for rev in group["revs"]:
+                if rev.get("name"):
+                    found.setdefault(rev["name"], rev["data"])
+    return found
 
 
 def metric(data: dict[str, Any], path: str, *keys: str) -> float:

@@ -9,7 +9,8 @@ train.seed=S` (and the -S given), run one at a time (`dvc queue start`: two trai
 two cores only slow each other), then one table of test accuracy, test errors and the
 best validation accuracy: each seed's, and their mean, standard deviation (n-1), min and
 max, read from the experiments' own metrics (`dvc exp show --json`), never from logs. An
-experiment already made under its name is read, not run again (--table only reads). Seed
+experiment already made under its name (on HEAD or the commits just before it, the newest)
+is read, not run again (--table only reads). Seed
 42 with params.yaml as it is is the committed run: DVC restores it from the run-cache on
 the machine that made it. The experiments stay (`dvc exp show`, `dvc exp remove`).
 
