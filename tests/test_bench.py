@@ -287,11 +287,21 @@ def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
         "| 12 s |",
     ]
     assert ratios(runs) == [
-        "ours at the peer's settings, speed (peer median s/epoch / ours): 1.50",
-        "ours (params.yaml) training time / peer's: 0.23",
-        "ours (params.yaml) median epoch / its floor: 1.50",
+        "ours at the peer's settings, speed (peer median s/epoch / ours): 1.50 (bar >= 0.95: met)",
+        "ours (params.yaml) training time / peer's: 0.23 (bar <= 1: met)",
+        "ours (params.yaml): time to the peer's final test accuracy (98.50%) / peer's "
+        "training time: 0.12 (bar <= 0.3: met)",
+        "ours (params.yaml) median epoch / its floor: 1.50 (reported, no bar)",
         "test accuracy, ours - peer: +1.00 points",
         "ours: time to 99.0% / peer's training time: 0.12",
+    ]
+    slow = {**runs, "ours-peer": run([16.0, 16.0], [0.9, 0.98], 6.0), "ours": runs["peer"]}
+    assert ratios(slow)[:3] == [
+        "ours at the peer's settings, speed (peer median s/epoch / ours): 0.75 "
+        "(bar >= 0.95: MISSED)",
+        "ours (params.yaml) training time / peer's: 1.00 (bar <= 1: met)",
+        "ours (params.yaml): time to the peer's final test accuracy (98.50%) / peer's "
+        "training time: 1.00 (bar <= 0.3: MISSED)",
     ]
 
 

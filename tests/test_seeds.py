@@ -1,6 +1,7 @@
 """`python -m tools.seeds` (make seeds): its table's arithmetic, and on the e2e repo a run
 of two seeds through DVC's real queue."""
 
+import time
 from pathlib import Path
 
 from tests.e2e import experiments, sh
@@ -46,6 +47,10 @@ def test_seeds_runs_each_seed_once_through_the_queue_and_tables_their_metrics(
     assert lines[4].startswith(f"| 3 | {accuracy[3]:.2%} |")
     assert lines[5].startswith(f"| 4 | {accuracy[4]:.2%} |")
     assert lines[6].startswith(f"| mean | {(accuracy[3] + accuracy[4]) / 2:.2%} |")
+    deadline = time.monotonic() + 30  # and no worker is left behind, idling
+    while "Worker status: 0 active, 0 idle" not in sh(repo, "dvc", "queue", "status").stdout:
+        assert time.monotonic() < deadline, "the queue's worker was left running"
+        time.sleep(1)
     again = sh(repo, *args, "--table")  # read, not run again
     assert again.stdout == table and "exp run" not in again.stderr
     missing = sh(repo, *args[:-2], "5", "6", "--table", check=False)

@@ -50,19 +50,22 @@ def dvc(*args: str, quiet: bool = False) -> None:
 
 
 def wait(names: set[str]) -> None:
-    """Until none of these experiments is queued or running; a failed one stops it."""
+    """Until none of these experiments is queued or running; a failed one stops it. Then
+    the queue's workers are stopped, unless another experiment still needs them."""
     from dvc.repo import Repo
 
     while True:
         with Repo() as repo:
             tasks = {t["name"]: t["status"] for t in repo.experiments.celery_queue.status()}
+        busy = {name for name, status in tasks.items() if status in ("Queued", "Running")}
         failed = sorted(name for name in names if tasks.get(name) == "Failed")
-        if failed:
-            raise UserError(f"{', '.join(failed)} failed: `dvc queue logs NAME` says why")
-        pending = sorted(name for name in names if tasks.get(name) in ("Queued", "Running"))
-        if not pending:
+        if failed or not busy & names:
+            if not busy:  # our worker would idle on, a process left behind: stop it
+                dvc("queue", "stop", quiet=True)
+            if failed:
+                raise UserError(f"{', '.join(failed)} failed: `dvc queue logs NAME` says why")
             return
-        print(f"waiting for {', '.join(pending)}", file=sys.stderr)
+        print(f"waiting for {', '.join(sorted(busy & names))}", file=sys.stderr)
         time.sleep(POLL)
 
 
