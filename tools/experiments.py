@@ -1,6 +1,9 @@
-"""DVC's experiments as `dvc exp show --json` records them, asked in this process (each
-`dvc` command costs a second of start-up): what the quick run and the seeds table read."""
+"""DVC's experiments for the quick run and the seeds table: running `dvc` with its output
+on stderr, and the experiments as `dvc exp show --json` records them, asked in this process
+(each `dvc` command costs a second of start-up)."""
 
+import subprocess
+import sys
 from typing import Any
 
 from rowlstm.errors import UserError
@@ -8,6 +11,21 @@ from rowlstm.errors import UserError
 METRICS = "reports/metrics.json"
 SUMMARY = "reports/train.json"
 COMMITS = 10  # HEAD and the commits before it whose experiments are read
+
+
+def dvc(*args: str, quiet: bool = False) -> None:
+    """`dvc ARGS` with its output on stderr (stdout is the tools' Markdown), or none at all
+    when quiet; a failure is one line."""
+    output = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+    command = [sys.executable, "-m", "dvc", *args]
+    if subprocess.run(command, **({"stdout": sys.stderr} | output)).returncode:
+        seen = "" if quiet else " (its output is above)"
+        raise UserError(f"dvc {' '.join(args)} failed{seen}")
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    """["a=1", "b=2"] -> ["-S", "a=1", "-S", "b=2"], as `dvc exp run` takes them."""
+    return [arg for override in overrides for arg in ("-S", override)]
 
 
 def shown() -> dict[str, dict[str, Any]]:

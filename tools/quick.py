@@ -15,8 +15,6 @@ Not a pipeline stage: it runs the pipeline as an experiment and reads its result
 
 import argparse
 import contextlib
-import subprocess
-import sys
 import uuid
 
 from rowlstm.errors import UserError, cli
@@ -26,10 +24,7 @@ from tools.report import dvc_markdown, thresholds, verdict
 
 def run_experiment(name: str, overrides: list[str]) -> None:
     """`dvc exp run --temp`, its output on stderr (the job summary takes only our Markdown)."""
-    sets = [arg for override in overrides for arg in ("-S", override)]
-    args = ["exp", "run", "--temp", "-n", name, *sets]
-    if subprocess.run([sys.executable, "-m", "dvc", *args], stdout=sys.stderr).returncode:
-        raise UserError(f"dvc {' '.join(args)} failed (its output is above)")
+    experiments.dvc("exp", "run", "--temp", "-n", name, *experiments.set_args(overrides))
 
 
 def experiment_accuracy(name: str) -> float:

@@ -19,7 +19,6 @@ Not a pipeline stage: it runs the pipeline as experiments and reads their result
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,25 +27,18 @@ import yaml
 
 from rowlstm.errors import UserError, cli
 from tools import experiments
-from tools.experiments import METRICS, SUMMARY, metric
+from tools.experiments import METRICS, SUMMARY, dvc, metric, set_args
 
 POLL = 10.0  # seconds between looks at the queue
 
 
 def queue(names: dict[int, str], overrides: list[str]) -> None:
     """`dvc exp run --queue` for each seed, then the queue started with one worker."""
-    sets = [arg for override in overrides for arg in ("-S", override)]
+    sets = set_args(overrides)
     for seed, name in names.items():
         dvc("exp", "run", "--queue", "-n", name, "-S", f"train.seed={seed}", *sets)
     # Its worker outlives the command and would hold on to our output: it gets none.
     dvc("queue", "start", "--jobs", "1", quiet=True)
-
-
-def dvc(*args: str, quiet: bool = False) -> None:
-    output = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
-    command = [sys.executable, "-m", "dvc", *args]
-    if subprocess.run(command, **({"stdout": sys.stderr} | output)).returncode:
-        raise UserError(f"dvc {' '.join(args)} failed" + ("" if quiet else " (see above)"))
 
 
 def wait(names: set[str]) -> None:
