@@ -49,10 +49,16 @@ class TrainPaths(StagePaths):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluatePaths(StagePaths):
+class ScoringPaths(StagePaths):
+    """What evaluate and explain both read: the trained model and the test split."""
+
     INPUTS = ("model", "test")
     model: Path = MODEL
     test: Path = PREPARED / "test"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatePaths(ScoringPaths):
     metrics: Path = Path("reports/metrics.json")
     classes: Path = Path("reports/classes.csv")
     predictions: Path = Path("reports/predictions.csv")
@@ -60,9 +66,6 @@ class EvaluatePaths(StagePaths):
 
 
 @dataclasses.dataclass(frozen=True)
-class ExplainPaths(StagePaths):
-    INPUTS = ("model", "test")
-    model: Path = MODEL
-    test: Path = PREPARED / "test"
+class ExplainPaths(ScoringPaths):
     rows: Path = Path("reports/rows.csv")
     picture: Path = Path("reports/reading.png")
