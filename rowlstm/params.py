@@ -82,9 +82,12 @@ class ExplainParams:
 
 @dataclass(frozen=True)
 class ReportParams:
-    """Read by `python -m tools.report` (the CI gates), not by a pipeline stage."""
+    """The CI gates' thresholds (tools/gates.py, as the base revision has them), read by
+    no pipeline stage."""
 
     max_accuracy_drop: float = _allowed(min=0, max=1)
+    min_accuracy: float = _allowed(min=0, max=1)
+    verify_tolerance: float = _allowed(min=0, max=1)
     quick_min_accuracy: float = _allowed(min=0, max=1)
 
 

@@ -45,6 +45,7 @@ class TrainPaths(StagePaths):
     model: Path = MODEL
     logs: Path = Path("reports/train")
     summary: Path = Path("reports/train.json")
+    machine: Path = Path("reports/machine.json")  # which kind of machine made the run
     checkpoint: Path = Path("models/checkpoint")  # git-ignored, not an output: see resume.py
 
 

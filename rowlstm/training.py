@@ -171,7 +171,9 @@ def _log(live: "Live", number: int, logs: dict[str, float]) -> None:
 def _write_outputs(
     model: "keras.Model", progress: "Progress", checkpoint: "Checkpoint", paths: TrainPaths
 ) -> None:
-    """The best epoch's model and the summary; then the checkpoint goes."""
+    """The best epoch's model, the summary and the machine's record; then the checkpoint
+    goes."""
+    from rowlstm.machine import describe
     from rowlstm.model import save_model
 
     checkpoint.load_best(model, progress)
@@ -185,8 +187,9 @@ def _write_outputs(
             "epochs_run": len(progress.history),
         }
     }
-    with staged_file(paths.summary) as path:
-        path.write_text(json.dumps(summary, indent=2) + "\n")
+    for target, record in ((paths.summary, summary), (paths.machine, {"machine": describe()})):
+        with staged_file(target) as path:
+            path.write_text(json.dumps(record, indent=2) + "\n")
     checkpoint.clear()
 
 
