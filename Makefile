@@ -9,8 +9,8 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: make it the virtual environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test check lint format lock bench bench-serve report quick plots-diff gate-tests \
-	figures plots device serve screenshot seeds
+.PHONY: repro test check lint format lock bench bench-serve report verify quick plots-diff \
+	gate-tests figures plots device serve screenshot seeds
 
 $(BIN)/dvc: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -72,13 +72,20 @@ screenshot: $(BIN)/dvc
 	python -m pytest -q tests/test_serve.py -k seven_drawn --drawing-model models/model.keras \
 		--screenshot docs/img/drawing-page.png
 
-# What CI writes into the job summary: metrics and params diffs against BASE as Markdown,
-# then the gates: fails when dvc.lock is stale (the committed results are not the committed
-# pipeline's), when a declared metric cannot be loaded, or when test.accuracy fell more
-# than BASE's report.max_accuracy_drop (a change to it is shown for review, not applied).
+# What CI writes into its job summary: the gate's files this change edits, the metrics and
+# params diffs against BASE, then the verdict of BASE's own gate, with BASE's thresholds
+# (tools/gates.py, docs/guarantees.md#ci); REPRODUCED=.dvc/tmp/verify judges make verify's
+# rerun too.
 BASE ?= main
 report: $(BIN)/dvc
-	@python -m tools.report --base $(BASE)
+	@python -m tools.report --base $(BASE) $(if $(REPRODUCED),--reproduced $(REPRODUCED))
+
+# Do the committed results reproduce on this machine? Retrains HEAD from scratch in a
+# temporary clone (no run-cache, the workspace untouched), then BASE's gate compares: the
+# same bytes on the committed run's kind of machine, test accuracy within
+# report.verify_tolerance on another. CI runs it after make test.
+verify: $(BIN)/dvc
+	@python -m tools.verify --base $(BASE)
 
 # CI's quick run, about a minute: a temporary experiment (`dvc exp run --temp`) on 2,000
 # training digits for 2 epochs, its metrics against HEAD, failing below BASE's
@@ -96,7 +103,8 @@ plots-diff: $(BIN)/dvc
 
 # The tests of CI's gates alone; CI also runs them on the newest DVC 3.x (allowed to fail).
 gate-tests: $(BIN)/dvc
-	python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/test_gate.py tests/test_report.py
+	python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests/test_gate.py tests/test_judge.py \
+		tests/test_verify.py
 
 # The pictures in README and docs/ (docs/img/), rendered offline from dvc.yaml's plots of
 # the committed run; tests/test_docs.py checks they show the run that dvc.lock records.

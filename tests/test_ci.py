@@ -141,4 +141,4 @@ def test_the_gate_tests_also_run_on_the_newest_dvc_allowed_to_fail() -> None:
     assert 'pip install --quiet --upgrade "dvc>=3,<4"' in commands
     assert "make gate-tests" in commands
     gate_tests = re.search(r"^gate-tests:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)[1]
-    assert "tests/test_gate.py" in gate_tests and "tests/test_report.py" in gate_tests
+    assert "tests/test_gate.py" in gate_tests and "tests/test_judge.py" in gate_tests

@@ -2,11 +2,13 @@
 
 Each test works in its own `git clone`, as CI checks a commit out: without data or DVC
 cache, or (data=True) sharing the e2e repo's cache, so the shared repo's history stays as
-it is. The report must fail on committed results that do not belong to the committed
-pipeline (a stale dvc.lock), on a declared metric it cannot load, on an accuracy drop
-against the base (by the base's tolerance, whatever the change sets), and, for the quick
-run, below the floor; and pass otherwise, skipping the drop gate where the base has no
-metrics.
+it is. The verdict is the base's judge's, with the base's thresholds: the report must fail
+on committed results that do not belong to the committed pipeline (a stale dvc.lock), on
+results that disagree with each other (an edited number recorded with `dvc commit -f`), on
+a declared metric it cannot load, on an accuracy drop against the base at any commit since
+it, whatever the change does to its own gate, and, for the quick run, below the floor; it
+passes otherwise, skips the drop gate where the base has no metrics, and fails where the
+base has no judge. (`make verify`, which reruns: tests/test_verify.py.)
 """
 
 import hashlib
@@ -40,6 +42,25 @@ def set_accuracy(repo: Path, value: float) -> None:
     path.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def dropped(head: float, base: str, label: str = "committed") -> str:
+    """The gate's line for a run 0.0021 below the base's, with the base's 0.002 allowed."""
+    return (
+        f"test.accuracy ({label}) dropped from {round(head + 0.0021, 6):g} ({base}) to "
+        f"{head:g}, more than report.max_accuracy_drop=0.002"
+    )
+
+
+def better_base(repo: Path, name: str = "better") -> float:
+    """A branch off main whose committed accuracy is 0.0021 better: main's honest run then
+    counts as a drop beyond the tolerance. Returns main's accuracy."""
+    head = accuracy(repo)
+    sh(repo, "git", "checkout", "-qb", name, "main")
+    set_accuracy(repo, round(head + 0.0021, 6))
+    commit(repo, "base 0.0021 better")
+    sh(repo, "git", "checkout", "-q", "main")
+    return head
+
+
 def row(markdown: str, path: str, metric: str) -> list[str]:
     """The cells after Path and Metric of one row of a `dvc metrics diff --md` table."""
     for line in markdown.splitlines():
@@ -62,7 +83,7 @@ def test_a_fresh_clone_without_data_or_cache_passes_with_every_metric(
     for metric in ("training.best_val_accuracy", "training.best_epoch", "training.epochs_run"):
         assert row(result.stdout, "reports/train.json", metric)  # git-tracked: loadable here
     assert "reports/data.json" not in result.stdout
-    assert "**Gate passed:** test.accuracy" in result.stdout
+    assert "**Gate passed** (the gate of main): test.accuracy" in result.stdout
     assert result.stderr == ""
 
 
@@ -112,7 +133,8 @@ def test_a_change_committed_without_rerunning_fails_naming_it(
     result = make(fresh, "report", "BASE=HEAD~1", check=False)
     assert result.returncode != 0
     assert errors(result) == [f"error: dvc.lock is stale, {line} {ADVICE}"]
-    assert "**Gate failed:**" in result.stdout and "Gate passed" not in result.stdout
+    assert "**Gate failed** (the gate of HEAD~1):" in result.stdout
+    assert "Gate passed" not in result.stdout
 
 
 def test_every_stale_stage_gets_its_line(repo: Path, tmp_path: Path) -> None:
@@ -153,7 +175,7 @@ def test_rerunning_and_committing_passes(repo: Path, tmp_path: Path) -> None:
     ]
     sh(copy, "dvc", "repro")
     commit(copy, "reproduced")
-    assert "**Gate passed:**" in make(copy, "report", "BASE=main").stdout
+    assert "**Gate passed** (the gate of main)" in make(copy, "report", "BASE=main").stdout
 
 
 def test_a_declared_metric_that_git_does_not_hold_fails_the_report(
@@ -190,13 +212,10 @@ def test_the_gate_fails_beyond_the_tolerance_and_passes_within_it(
         commit(fresh, f"base {drop} better")
         sh(fresh, "git", "checkout", "-q", "main")
     failed = make(fresh, "report", "BASE=better", check=False)
-    message = (
-        f"test.accuracy dropped from {round(head + 0.0021, 6):g} (better) to {head:g}, "
-        "more than report.max_accuracy_drop=0.002"
-    )
+    message = dropped(head, "better")
     assert failed.returncode != 0 and errors(failed) == [f"error: {message}"]
-    assert f"**Gate failed:** {message}." in failed.stdout
-    assert "**Gate passed:**" in make(fresh, "report", "BASE=level").stdout
+    assert f"**Gate failed** (the gate of better):\n\n- {message}\n" in failed.stdout
+    assert "**Gate passed** (the gate of level)" in make(fresh, "report", "BASE=level").stdout
 
 
 BREAK_LABELS = (
@@ -217,7 +236,10 @@ def test_the_quick_runs_floor_fails_a_pipeline_that_stopped_learning(
     floor = yaml.safe_load((copy / "params.yaml").read_text())["report"]["quick_min_accuracy"]
     before = workspace(copy)
     healthy = make(copy, "quick", "QUICK_RUN=")
-    assert f"**Gate passed:** test.accuracy {accuracy(copy):g}, floor" in healthy.stdout
+    assert (
+        f"**Gate passed** (the gate of main): test.accuracy {accuracy(copy):g}, floor"
+        in healthy.stdout
+    )
     assert "Running stage" not in healthy.stderr  # HEAD's own run: nothing to train
     assert workspace(copy) == before
     path = copy / "stages/prepare.py"
@@ -257,39 +279,101 @@ def workspace(repo: Path) -> tuple[str, ...]:
     )
 
 
-def test_a_change_cannot_loosen_its_own_gate(repo: Path, tmp_path: Path) -> None:
-    """The base is made better, as in the tolerance test; the change also sets
-    max_accuracy_drop to 0.5, which would pass it. The gate keeps the base's 0.002 and the
-    report asks for a reviewer. A report-only edit of params.yaml leaves dvc.lock current:
-    no stage tracks that section."""
+def rename_threshold(repo: Path) -> None:
+    """As a pull request could: report.max_accuracy_drop renamed max_drop (0.5) in the schema,
+    the judge and params.yaml."""
+    for name in ("rowlstm/params.py", "tools/gates.py", "params.yaml"):
+        path = repo / name
+        path.write_text(path.read_text().replace("max_accuracy_drop", "max_drop"))
+    set_params(repo, {"report": {"max_drop": 0.5}})
+
+
+def remove_threshold(repo: Path) -> None:
+    path = repo / "params.yaml"
+    path.write_text(re.sub(r"(?m)^  max_accuracy_drop:.*\n", "", path.read_text()))
+
+
+def wave_through(repo: Path) -> None:
+    """The change's own judge edited to pass any drop."""
+    path = repo / "tools/gates.py"
+    text = path.read_text()
+    assert "> params.max_accuracy_drop" in text
+    path.write_text(text.replace("> params.max_accuracy_drop", "> 1"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "edits", "review"),
+    [
+        (
+            rename_threshold,
+            "tools/gates.py, params.yaml (report)",
+            "**Needs review:** report.max_drop=0.5 is new in this change",
+        ),
+        (
+            remove_threshold,
+            "params.yaml (report)",
+            "**Needs review:** this change removes report.max_accuracy_drop",
+        ),
+        (wave_through, "tools/gates.py", None),
+    ],
+    ids=["renamed", "removed", "judge edited"],
+)
+def test_a_change_cannot_loosen_its_own_gate(
+    repo: Path, tmp_path: Path, edit, edits: str, review: str | None
+) -> None:
+    """The base is made better, so main's honest run is a drop beyond the base's 0.002. The
+    change edits its gate (recorded with `dvc commit -f` where a stage's code changed):
+    the base's judge and thresholds still fail it, and the summary names what it edits."""
+    copy = clone(repo, tmp_path, data=True)
+    head = better_base(copy)
+    edit(copy)
+    sh(copy, "dvc", "commit", "-f", "-q")
+    commit(copy, "a lower accuracy, and the gate loosened to let it pass")
+    failed = make(copy, "report", "BASE=better", check=False)
+    assert failed.returncode != 0 and errors(failed) == [f"error: {dropped(head, 'better')}"]
+    first = failed.stdout.splitlines()[0]
+    assert first.startswith(f"**This change edits the gate:** {edits}. Review them"), first
+    assert review is None or review in failed.stdout
+
+
+def test_a_push_whose_middle_commit_lost_accuracy_fails(repo: Path, tmp_path: Path) -> None:
+    """Two commits pushed at once, compared with the commit before the push: the first lost
+    0.0021, the second put it back. Each is judged, not only the last."""
     fresh = clone(repo, tmp_path)
     head = accuracy(fresh)
-    sh(fresh, "git", "checkout", "-qb", "better", "main")
-    set_accuracy(fresh, round(head + 0.0021, 6))
-    commit(fresh, "base 0.0021 better")
-    sh(fresh, "git", "checkout", "-q", "main")
-    set_params(fresh, {"report": {"max_accuracy_drop": 0.5}})
-    commit(fresh, "a lower accuracy, and a gate loosened to let it pass")
-    failed = make(fresh, "report", "BASE=better", check=False)
-    message = (
-        f"test.accuracy dropped from {round(head + 0.0021, 6):g} (better) to {head:g}, "
-        "more than report.max_accuracy_drop=0.002"
-    )
-    assert failed.returncode != 0 and errors(failed) == [f"error: {message}"]
-    assert (
-        "**Needs review:** this change sets report.max_accuracy_drop from 0.002 to 0.5; "
-        "the gates use the base's 0.002 (better).\n\n"
-        f"**Gate failed:** {message}.\n"
-    ) in failed.stdout
-    assert row(failed.stdout, "params.yaml", "report.max_accuracy_drop") == ["0.002", "0.5"]
+    set_accuracy(fresh, round(head - 0.0021, 6))
+    commit(fresh, "lost accuracy")
+    middle = sh(fresh, "git", "rev-parse", "--short=7", "HEAD").stdout.strip()
+    sh(fresh, "git", "checkout", "HEAD~1", "--", "reports/metrics.json")
+    commit(fresh, "put it back")
+    failed = make(fresh, "report", "BASE=HEAD~2", check=False)
+    assert errors(failed) == [
+        f"error: test.accuracy (at {middle}) dropped from {head:g} (HEAD~2) to "
+        f"{round(head - 0.0021, 6):g}, more than report.max_accuracy_drop=0.002"
+    ]
 
 
-def test_a_base_without_metrics_or_without_a_pipeline_skips_the_gate(
+def test_forged_metrics_recorded_with_dvc_commit_f_fail_the_report(
     repo: Path, tmp_path: Path
 ) -> None:
-    """Two bases in one clone: a commit that deleted reports/metrics.json, and a root commit
-    holding a README alone (no dvc.yaml, no params.yaml). Each is one warning, not a
-    traceback; the report still shows this run's metrics and the params diff."""
+    """`dvc commit -f` makes dvc.lock agree with an edited number: the lock check cannot
+    tell, the other committed results can."""
+    copy = clone(repo, tmp_path, data=True)
+    edit_metrics(copy)
+    sh(copy, "dvc", "commit", "-f", "-q", "evaluate")
+    commit(copy, "a better number than the run gave")
+    failed = make(copy, "report", "BASE=HEAD~1", check=False)
+    lines = errors(failed)
+    assert lines[0].startswith("error: reports/metrics.json: test.accuracy 0.987654 is not 1 - ")
+    assert lines[1].endswith("but reports/rows.csv ends at 1")
+
+
+def test_a_base_without_metrics_skips_the_drop_and_one_without_a_gate_fails(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Two bases in one clone: a commit that deleted reports/metrics.json (one warning, the
+    floor still applies), and a root commit holding a README alone, which has no judge:
+    the change cannot be judged by its own, so the gate fails closed."""
     fresh = clone(repo, tmp_path)
     sh(fresh, "git", "checkout", "-qb", "no-metrics", "main")
     sh(fresh, "git", "rm", "-q", "reports/metrics.json")
@@ -300,16 +384,17 @@ def test_a_base_without_metrics_or_without_a_pipeline_skips_the_gate(
     sh(fresh, "git", "add", "README.md")
     commit(fresh, "a README alone")
     sh(fresh, "git", "checkout", "-qf", "main")
-    for base, new_thresholds in (("no-metrics", 0), ("bare", 2)):
-        result = make(fresh, "report", f"BASE={base}")
-        skipped = (
-            f"{base} has no committed reports/metrics.json, so there is no accuracy to compare "
-            "with; the report shows this run's metrics and the params diff"
-        )
-        assert result.stderr == f"warning: {skipped}\n", base
-        assert f"**Gate skipped:** {skipped}." in result.stdout
-        base_value, here, _ = row(result.stdout, "reports/metrics.json", "test.accuracy")
-        assert base_value == "-" and float(here) == accuracy(fresh)
-        new = result.stdout.count("is new in this change")  # bare has no params.yaml
-        assert new == new_thresholds, base
-    assert row(result.stdout, "params.yaml", "report.max_accuracy_drop") == ["-", "0.002"]
+    result = make(fresh, "report", "BASE=no-metrics")
+    assert result.stderr == (
+        "warning: no-metrics has no committed reports/metrics.json, so there is no accuracy "
+        "to compare with; the drop gate is skipped and the floor still applies\n"
+    )
+    assert "**Gate passed** (the gate of no-metrics)" in result.stdout
+    base_value, here, _ = row(result.stdout, "reports/metrics.json", "test.accuracy")
+    assert base_value == "-" and float(here) == accuracy(fresh)
+    bare = make(fresh, "report", "BASE=bare", check=False)
+    assert errors(bare) == [
+        "error: bare has no gate (tools/gates.py) to judge this change with: a change that "
+        "brings the gate is for review, it cannot pass its own"
+    ]
+    assert row(bare.stdout, "params.yaml", "report.max_accuracy_drop") == ["-", "0.002"]

@@ -1,9 +1,6 @@
-"""DVC's experiments for the quick run and the seeds table: running `dvc` with its output
-on stderr, and the experiments as `dvc exp show --json` records them, asked in this process
-(each `dvc` command costs a second of start-up)."""
+"""DVC's experiments for the quick run and the seeds table, as `dvc exp show --json`
+records them, asked in this process (each `dvc` command costs a second of start-up)."""
 
-import subprocess
-import sys
 from typing import Any
 
 from rowlstm.errors import UserError
@@ -11,16 +8,6 @@ from rowlstm.errors import UserError
 METRICS = "reports/metrics.json"
 SUMMARY = "reports/train.json"
 COMMITS = 10  # HEAD and the commits before it whose experiments are read
-
-
-def dvc(*args: str, quiet: bool = False) -> None:
-    """`dvc ARGS` with its output on stderr (stdout is the tools' Markdown), or none at all
-    when quiet; a failure is one line."""
-    output = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
-    command = [sys.executable, "-m", "dvc", *args]
-    if subprocess.run(command, **({"stdout": sys.stderr} | output)).returncode:
-        seen = "" if quiet else " (its output is above)"
-        raise UserError(f"dvc {' '.join(args)} failed{seen}")
 
 
 def set_args(overrides: list[str]) -> list[str]:

@@ -25,13 +25,13 @@ import argparse
 import hashlib
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from rowlstm.atomic import staged_file
 from rowlstm.errors import UserError, cli
+from tools.dvcrun import dvc_output
 
 IMAGES = Path("docs/img")
 MANIFEST = IMAGES / "figures.json"
@@ -63,11 +63,8 @@ PAGE = """<!DOCTYPE html>
 def shown_plots(revisions: list[str] | None = None) -> dict[str, list[dict]]:
     """Every plot of dvc.yaml, by name, as `dvc plots show --json` draws it (the workspace),
     or `dvc plots diff --json` (revisions or experiments against it, overlaid)."""
-    command = ["dvc", "plots", "diff", *revisions] if revisions else ["dvc", "plots", "show"]
-    shown = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
-    if shown.returncode:
-        raise UserError(f"{' '.join(command)} --json failed: {shown.stderr.strip()}")
-    return json.loads(shown.stdout)["data"]
+    command = ["plots", "diff", *revisions] if revisions else ["plots", "show"]
+    return json.loads(dvc_output(*command, "--json"))["data"]
 
 
 def plot_specs(revisions: list[str] | None = None) -> dict[str, dict]:

@@ -16,6 +16,8 @@ changed data there.
 
 from typing import TYPE_CHECKING
 
+from rowlstm.errors import one_line
+
 if TYPE_CHECKING:
     from dvc.stage import Stage
 
@@ -90,3 +92,21 @@ def _leaves(value: object, prefix: str) -> dict[str, object]:
         for name, child in value.items()
         for leaf, inner in _leaves(child, f"{prefix}.{name}").items()
     }
+
+
+def unloadable_metrics(ref: str) -> dict[str, list[str]]:
+    """{revision: ["file (why)", ...]} for the declared metrics DVC cannot load, here
+    ("workspace") and at ref; `dvc metrics diff` would drop their rows with a warning."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        shown = repo.metrics.show(revs=[ref], hide_workspace=False)
+    found = {}
+    for rev, result in shown.items():
+        files = {"its metrics": result} if "error" in result else result.get("data", {})
+        failed = [
+            f"{name} ({one_line(got['error'])})" for name, got in files.items() if "error" in got
+        ]
+        if failed:
+            found[rev] = failed
+    return found

@@ -7,24 +7,29 @@ the experiment's test accuracy from DVC (`dvc exp show --json`), prints Markdown
 summary (its metrics and params against HEAD, and how the floor went), then removes the
 experiment. The workspace, params.yaml, dvc.lock, reports/ and `dvc exp list` are left as
 they were; DVC's cache keeps the run, so an unchanged quick run is restored from the
-run-cache next time. The floor (`report.quick_min_accuracy`) is the base revision's, as
-every gate's threshold is (tools/report.py).
+run-cache next time. The verdict is the base revision's gate's (tools/gates.py), with its
+floor, `report.quick_min_accuracy`.
 
 Not a pipeline stage: it runs the pipeline as an experiment and reads its results.
 """
 
 import argparse
 import contextlib
+import json
+import tempfile
 import uuid
+from pathlib import Path
 
 from rowlstm.errors import UserError, cli
 from tools import experiments
-from tools.report import dvc_markdown, thresholds, verdict
+from tools.dvcrun import dvc, dvc_markdown
+from tools.gates import Asked, ask_base
+from tools.report import review_lines
 
 
 def run_experiment(name: str, overrides: list[str]) -> None:
     """`dvc exp run --temp`, its output on stderr (the job summary takes only our Markdown)."""
-    experiments.dvc("exp", "run", "--temp", "-n", name, *experiments.set_args(overrides))
+    dvc("exp", "run", "--temp", "-n", name, *experiments.set_args(overrides))
 
 
 def experiment_accuracy(name: str) -> float:
@@ -54,9 +59,9 @@ def changed_tables(name: str) -> str:
     return "\n\n".join(kept) or "The same metrics and params as HEAD."
 
 
-def quick(overrides: list[str], base: str) -> str | None:
-    """Run, report, remove the experiment; the floor's failure message, or None."""
-    params, reviews = thresholds(base)  # first: a bad base is one line before any training
+def quick(overrides: list[str], base: str) -> list[str]:
+    """Run, report, remove the experiment; the base's gate's failures ([] if it passed)."""
+    reviews = review_lines(base)  # first: a bad base is one line before any training
     name = f"quick-{uuid.uuid4().hex[:8]}"
     try:
         run_experiment(name, overrides)
@@ -64,12 +69,21 @@ def quick(overrides: list[str], base: str) -> str | None:
         accuracy = experiment_accuracy(name)
     finally:
         remove_experiment(name)
-    failure, sentence = verdict(base, None, accuracy, params, floor=True)
+    asked = judged(accuracy, base)
     print(
         f"## Quick run ({' '.join(overrides) or 'params.yaml as it is'}) against HEAD\n\n"
-        f"{changes}\n\n" + "".join(f"{line}\n\n" for line in reviews) + f"{sentence}\n"
+        f"{changes}\n\n" + "".join(f"{line}\n\n" for line in reviews) + asked.markdown,
+        end="",
     )
-    return failure
+    return asked.failures
+
+
+def judged(accuracy: float, base: str) -> Asked:
+    """The base's gate on the quick run's accuracy (written where the judge can read it)."""
+    with tempfile.TemporaryDirectory(prefix="quick-") as folder:
+        metrics = Path(folder) / "metrics.json"
+        metrics.write_text(json.dumps({"test": {"accuracy": accuracy}}))
+        return ask_base(base, "--quick", str(metrics))
 
 
 def main() -> None:
@@ -79,9 +93,9 @@ def main() -> None:
         "-S", dest="overrides", action="append", default=[], help="param=value, as dvc exp run"
     )
     args = parser.parse_args()
-    failure = quick(args.overrides, args.base)
-    if failure:
-        raise UserError(failure)
+    failures = quick(args.overrides, args.base)
+    if failures:
+        raise UserError("\n".join(failures))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ import yaml
 
 from rowlstm.errors import UserError, cli
 from tools import experiments
-from tools.experiments import METRICS, SUMMARY, dvc, metric, set_args
+from tools.dvcrun import dvc
+from tools.experiments import METRICS, SUMMARY, metric, set_args
 
 POLL = 10.0  # seconds between looks at the queue
 

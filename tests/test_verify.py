@@ -1,0 +1,89 @@
+"""`make verify` on clones of the tiny e2e repo: an honest run reproduces byte for byte and
+everything is left as it was; results that `dvc commit -f` recorded without a rerun (an
+edited number, a changed param, a changed code file) fail, each with its lines. (The
+comparison on another kind of machine, within the tolerance: tests/test_judge.py.)"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import clone, commit, make, set_params, sh
+from tests.test_gate import BREAK_LABELS, edit_metrics, errors
+from tools.reproduction import summary
+
+
+def workspace(repo: Path) -> tuple[str, ...]:
+    """What verify must leave alone: git's view, dvc.lock, the model, the experiments."""
+    outputs = [repo / "dvc.lock", repo / "models/model.keras"]
+    return (
+        sh(repo, "git", "status", "--porcelain", "--ignored").stdout,
+        *(hashlib.sha256(path.read_bytes()).hexdigest() for path in outputs),
+        sh(repo, "dvc", "exp", "list", "--all-commits").stdout,
+    )
+
+
+def test_an_honest_run_reproduces_byte_for_byte_and_nothing_changes(
+    repo: Path, tmp_path: Path
+) -> None:
+    copy = clone(repo, tmp_path, data=True)
+    before = workspace(copy)
+    result = make(copy, "verify", "BASE=main")
+    assert workspace(copy) == before
+    assert re.search(r"Reran every stage in \d+ min \d+ s; kept in .dvc/tmp/verify", result.stdout)
+    assert result.stdout.rstrip().endswith(
+        f"on the committed run's kind of machine ({kind(copy)}): every output the same bytes."
+    )
+    head = sh(copy, "git", "rev-parse", "HEAD").stdout
+    assert (copy / ".dvc/tmp/verify/commit").read_text() == head
+    assert "Running stage 'train'" in result.stderr  # retrained, not restored
+    reported = make(copy, "report", "BASE=main", "REPRODUCED=.dvc/tmp/verify")
+    assert "(reproduced) against" in reported.stdout
+
+
+def kind(repo: Path) -> str:
+    return summary(json.loads((repo / "reports/machine.json").read_text())["machine"])
+
+
+def change_param(repo: Path) -> None:
+    set_params(repo, {"train": {"units": 8}})
+
+
+def change_code(repo: Path) -> None:
+    path = repo / "stages/prepare.py"
+    path.write_text(path.read_text().replace(*BREAK_LABELS))
+
+
+@pytest.mark.parametrize(
+    ("edit", "output"),
+    [(change_param, "models/model.keras"), (change_code, "data/prepared/train")],
+    ids=["a param", "a code file"],
+)
+def test_a_change_recorded_with_dvc_commit_f_does_not_reproduce(
+    repo: Path, tmp_path: Path, edit, output: str
+) -> None:
+    copy = clone(repo, tmp_path, data=True)
+    edit(copy)
+    sh(copy, "dvc", "commit", "-f", "-q")
+    commit(copy, "changed, recorded with dvc commit -f, not rerun")
+    assert make(copy, "report", "BASE=main").returncode == 0  # the lock check cannot tell
+    failed = make(copy, "verify", "BASE=main", check=False)
+    assert failed.returncode != 0
+    differ = [line for line in errors(failed) if "the rerun gave other bytes" in line]
+    same_kind = f", on the committed run's kind of machine ({kind(copy)})"
+    assert differ and all(line.endswith(same_kind) for line in differ), differ
+    assert any(line.startswith(f"error: {output}: ") for line in differ)
+
+
+def test_an_edited_number_fails_before_any_training(repo: Path, tmp_path: Path) -> None:
+    copy = clone(repo, tmp_path, data=True)
+    edit_metrics(copy)
+    sh(copy, "dvc", "commit", "-f", "-q", "evaluate")
+    commit(copy, "a better number than the run gave")
+    failed = make(copy, "verify", "BASE=main", check=False)
+    assert errors(failed)[0].startswith(
+        "error: reports/metrics.json: test.accuracy 0.987654 is not 1 - 0/"
+    )
+    assert "The rerun is skipped" in failed.stdout and "Running stage" not in failed.stderr
