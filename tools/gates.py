@@ -45,9 +45,8 @@ from rowlstm.errors import UserError, cli, one_line
 from rowlstm.params import ReportParams, validate
 from rowlstm.results import accuracy as share_right
 from tools import reproduction
+from tools.reproduction import GATED, METRICS, accuracy_of
 
-METRICS = Path("reports/metrics.json")
-GATED = "test.accuracy"
 # This module's own params.yaml: run through ask_base(), the base revision's.
 THRESHOLDS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -101,23 +100,15 @@ def thresholds(ref: str, path: Path = THRESHOLDS) -> ReportParams:
     return validate({"report": section or {}}, Gates, where).report
 
 
-def accuracy_of(text: str, where: str) -> float:
-    """test.accuracy from a metrics file's text; where names the file in errors."""
-    try:
-        return float(json.loads(text)["test"]["accuracy"])
-    except json.JSONDecodeError as error:
-        raise UserError(f"{where}: not valid JSON ({error})") from None
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{where}: no number at test.accuracy") from None
-
-
 def pushed_runs(ref: str) -> list[tuple[str, float]]:
-    """(short hash, committed test.accuracy) of each commit after ref and before HEAD that
-    has metrics: a push or pull request of several commits, each judged, not only the last."""
-    listed = git("rev-list", "--first-parent", "--reverse", f"{ref}..HEAD~")
+    """(label, committed test.accuracy) of each commit after ref and before HEAD that has
+    metrics: a push or pull request of several commits is judged at each, not only at its
+    last (all parents: a pull request's merge commit has its commits on the second)."""
+    head = git("rev-parse", "HEAD").stdout.strip()
+    listed = git("rev-list", "--reverse", f"{ref}..HEAD")
     runs = []
     for sha in listed.stdout.split() if listed.returncode == 0 else []:
-        text = committed(sha, METRICS)
+        text = None if sha == head else committed(sha, METRICS)
         if text is not None:
             runs.append((f"at {sha[:7]}", accuracy_of(text, f"{METRICS} at {sha[:7]}")))
     return runs

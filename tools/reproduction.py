@@ -1,4 +1,5 @@
-"""Does a rerun reproduce the committed run? Part of the gate (tools/gates.py).
+"""What the gate (tools/gates.py) compares: the gated metric, and whether a rerun
+reproduces the committed run.
 
 The committed run says which kind of machine made it (reports/machine.json, written by the
 train stage: rowlstm/machine.py). A rerun on the same kind must give every output the same
@@ -19,7 +20,7 @@ from rowlstm.errors import UserError
 LOCK = Path("dvc.lock")
 MACHINE = Path("reports/machine.json")
 METRICS = Path("reports/metrics.json")
-GATED = ("test", "accuracy")
+GATED = "test.accuracy"  # the metric the gates judge
 
 
 def compare(committed: Path, rerun: Path, tolerance: float) -> tuple[list[str], list[str]]:
@@ -31,17 +32,16 @@ def compare(committed: Path, rerun: Path, tolerance: float) -> tuple[list[str], 
         if differ:
             return [f"{line}, on {kind}" for line in differ], []
         return [], [f"reproduced on {kind}: every output the same bytes"]
-    name = ".".join(GATED)
     old, new = gated(committed), gated(rerun)
     within = f"report.verify_tolerance={tolerance:g}"
     kinds = f"rerun on {summary(here)}; the committed run on {summary(made_by)}"
     if round(abs(new - old), 9) > tolerance:
         return [
-            f"{name} reproduced {new:g} against {old:g} committed: further apart than "
+            f"{GATED} reproduced {new:g} against {old:g} committed: further apart than "
             f"{within} ({kinds})"
         ], []
     return [], [
-        f"{name} reproduced {new:g} against {old:g} committed, within {within} "
+        f"{GATED} reproduced {new:g} against {old:g} committed, within {within} "
         f"({kinds}: bytes are not compared)"
     ]
 
@@ -85,10 +85,20 @@ def other_bytes(committed: dict[str, str], rerun: dict[str, str]) -> list[str]:
 
 
 def gated(folder: Path) -> float:
+    """test.accuracy of the run in folder."""
+    path = folder / METRICS
     try:
-        value = json.loads((folder / METRICS).read_text())
-        for key in GATED:
-            value = value[key]
-        return float(value)
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"{folder / METRICS}: no number at {'.'.join(GATED)}") from None
+        text = path.read_text()
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror})") from None
+    return accuracy_of(text, str(path))
+
+
+def accuracy_of(text: str, where: str) -> float:
+    """test.accuracy from a metrics file's text; where names the file in errors."""
+    try:
+        return float(json.loads(text)["test"]["accuracy"])
+    except json.JSONDecodeError as error:
+        raise UserError(f"{where}: not valid JSON ({error})") from None
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{where}: no number at test.accuracy") from None
