@@ -74,8 +74,8 @@ screenshot: $(BIN)/dvc
 
 # What CI writes into its job summary: the gate's files this change edits, the metrics and
 # params diffs against BASE, then the verdict of BASE's own gate, with BASE's thresholds
-# (tools/gates.py, docs/guarantees.md#ci); REPRODUCED=.dvc/tmp/verify judges make verify's
-# rerun too.
+# (tools/gates.py; docs/guarantees.md#the-report-its-gates-and-ci). REPRODUCED=.dvc/tmp/verify
+# judges make verify's rerun too.
 BASE ?= main
 report: $(BIN)/dvc
 	@python -m tools.report --base $(BASE) $(if $(REPRODUCED),--reproduced $(REPRODUCED))

@@ -12,6 +12,7 @@ import yaml
 
 from rowlstm.params import load_params
 from tests.helpers import ROOT
+from tools.report import GATE_FILES
 
 WORKFLOW = ROOT / ".github/workflows/ci.yml"
 CHECK = Path(sys.executable).parent / "check-jsonschema"
@@ -55,18 +56,46 @@ def uses(action: str, job: str = "pipeline") -> list[dict]:
     return [s for s in steps(job) if s.get("uses", "").startswith(f"actions/{action}@")]
 
 
-def test_the_workflow_installs_tests_and_gates_as_readme_says() -> None:
+def test_the_workflow_installs_tests_verifies_and_gates_as_readme_says() -> None:
+    """One entry point: the workflow runs .ci/run, which runs README's `make test`, then
+    `make verify`; the report then gates the rerun too, against the base chosen first."""
     checkout = next(s for s in steps() if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
     python = next(s for s in steps() if s.get("uses", "").startswith("actions/setup-python@"))
     assert python["with"]["python-version"] == "3.11"
     commands = [s.get("run", "") for s in steps()]
-    assert any(c.splitlines()[-1:] == ["make test"] for c in commands)
-    assert 'make report BASE="$BASE" >> "$GITHUB_STEP_SUMMARY"' in commands
+    assert any(c.splitlines()[-1:] == [".ci/run"] for c in commands)
+    script = (ROOT / ".ci/run").read_text().splitlines()
+    assert script[-2:] == ["make test", "make verify"]
+    reported = 'make report BASE="$BASE" REPRODUCED=.dvc/tmp/verify >> "$GITHUB_STEP_SUMMARY"'
+    assert commands.index(reported) > next(i for i, c in enumerate(commands) if ".ci/run" in c)
     assert 'make quick BASE="$BASE" >> "$GITHUB_STEP_SUMMARY"' in commands
     assert 'make plots-diff BASE="$BASE" >> "$GITHUB_STEP_SUMMARY"' in commands
     readme = (ROOT / "README.md").read_text()
-    assert all(f"make {target}" in readme for target in ("test", "report", "quick"))
+    assert all(f"make {target}" in readme for target in ("test", "report", "quick", "verify"))
+
+
+def test_a_push_is_compared_with_the_commit_before_it() -> None:
+    """Not HEAD~1: a push of several commits has each judged against the last one CI saw."""
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["pipeline"]
+    assert job["env"]["BEFORE"] == "${{ github.event.before }}"
+    base = next(s for s in steps() if "GITHUB_ENV" in s.get("run", ""))["run"]
+    assert 'base="$BEFORE"' in base and 'base="origin/$TARGET"' in base
+
+
+def test_superseded_runs_of_a_pull_request_are_cancelled() -> None:
+    concurrency = yaml.safe_load(WORKFLOW.read_text())["concurrency"]
+    assert "github.event.pull_request.number" in concurrency["group"]
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_codeowners_routes_exactly_the_gates_files_to_review() -> None:
+    owned = [
+        line.split()[0].lstrip("/")
+        for line in (ROOT / ".github/CODEOWNERS").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert owned == list(GATE_FILES)
 
 
 def test_the_quick_run_overrides_real_params_keys(tmp_path: Path) -> None:
@@ -102,7 +131,14 @@ def test_the_workflow_caches_the_environment_and_dvcs_cache() -> None:
     touch = next(s for s in steps() if s.get("run") == "touch .venv/bin/dvc")
     assert touch["if"] == f"steps.{venv['id']}.outputs.cache-hit == 'true'"
     assert dvc["with"]["path"] == ".dvc/cache"  # the run-cache (.dvc/cache/runs) with it
+    # Keyed on what it holds, not on the commit: one entry per dvc.lock, not one per run.
+    assert dvc["with"]["key"] == "dvc-${{ runner.os }}-${{ hashFiles('dvc.lock') }}"
     assert dvc["with"]["key"].startswith(dvc["with"]["restore-keys"])
+    (newest,) = uses("cache", "newest-dvc")
+    assert (
+        newest["with"]["path"] == ".venv"
+        and "hashFiles('requirements.lock')" in newest["with"]["key"]
+    )
 
 
 def test_a_restored_environment_marked_current_is_not_rebuilt(tmp_path: Path) -> None:
