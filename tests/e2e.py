@@ -114,13 +114,15 @@ def make(
 
 def clone(repo: Path, where: Path, data: bool = False) -> Path:
     """A git clone of the e2e repo in where/clone, as CI checks it out: no data, no DVC
-    cache. With data, it shares the repo's DVC cache and checks the committed run out."""
+    cache. With data, it gets a copy of the repo's DVC cache (a few MB) and checks the
+    committed run out. A copy, not the cache itself: `dvc commit -f` writes DVC's run-cache,
+    and a shared one would hand a test's forged results to the tests after it."""
     copy = where / "clone"
     where.mkdir(parents=True, exist_ok=True)
     sh(where, "git", "clone", "-q", str(repo), str(copy))
     (where / "mirror").symlink_to(repo.parent / "mirror")  # what environment() points at
     if data:
-        sh(copy, "dvc", "cache", "dir", "--local", str(repo / ".dvc" / "cache"))
+        shutil.copytree(repo / ".dvc" / "cache", copy / ".dvc" / "cache")
         sh(copy, "dvc", "checkout")
     return copy
 

@@ -208,11 +208,11 @@ def another_machine_s_run(root: Path) -> None:
     another rows.csv, other output hashes in dvc.lock, another gallery picture."""
     metrics = root / "reports/metrics.json"
     test = json.loads(metrics.read_text())["test"]
-    test |= {"accuracy": 0.9927, "errors": 73, "loss": 0.02517, "macro_f1": 0.99262}
+    test |= {"accuracy": 0.9925, "errors": 75, "loss": 0.02399, "macro_f1": 0.99245}
     metrics.write_text(json.dumps({"test": test}, indent=2) + "\n")
-    summary = {"training": {"best_val_accuracy": 0.9928, "best_epoch": 19, "epochs_run": 20}}
+    summary = {"training": {"best_val_accuracy": 0.9922, "best_epoch": 18, "epochs_run": 20}}
     (root / "reports/train.json").write_text(json.dumps(summary, indent=2) + "\n")
-    live = {"train": {"accuracy": 0.99702, "loss": 0.01013}, "eval": {"accuracy": 0.9928}}
+    live = {"train": {"accuracy": 0.99751, "loss": 0.00942}, "eval": {"accuracy": 0.9922}}
     (root / "reports/train/metrics.json").write_text(json.dumps(live | {"step": 20}) + "\n")
     rows = pd.read_csv(root / "reports/rows.csv")
     rows["accuracy"] = (rows["accuracy"] * 0.999).round(4)

@@ -94,6 +94,7 @@ def test_experiments_run_queue_show_and_diff_their_plots(restore: Path, tmp_path
             "reports/metrics.json",
             "reports/train.json",
             "reports/train/metrics.json",  # DVCLive's, updated after every epoch
+            "reports/machine.json",  # which kind of machine made the experiment
         }
         assert set(metrics["reports/metrics.json"]["data"]["test"]) == {
             "accuracy",

@@ -9,6 +9,7 @@ from tests.e2e import clone, make, ran, set_params, sh, stale
 GIT_TRACKED = [
     "reports/metrics.json",
     "reports/train.json",
+    "reports/machine.json",
     "reports/classes.csv",
     "reports/predictions.csv",
     "reports/errors.png",
