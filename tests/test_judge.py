@@ -218,9 +218,8 @@ def test_thresholds_the_change_sets_are_shown_for_review(history: Path) -> None:
     text = with_threshold(PARAMS_TEXT, "max_accuracy_drop", "0.5")
     text = with_threshold(with_threshold(text, "min_accuracy", None), "quick_min_accuracy", "0.6")
     (history / "params.yaml").write_text(text.replace("report:\n", "report:\n  max_drop: 0.5\n"))
-    drop = judge_thresholds("HEAD", ROOT / "params.yaml").max_accuracy_drop
-    floor = judge_thresholds("HEAD", ROOT / "params.yaml").min_accuracy
-    quick = judge_thresholds("HEAD", ROOT / "params.yaml").quick_min_accuracy
+    ours = judge_thresholds("HEAD", ROOT / "params.yaml")
+    drop, floor, quick = ours.max_accuracy_drop, ours.min_accuracy, ours.quick_min_accuracy
     assert review_lines("base") == [
         f"**Needs review:** this change sets report.max_accuracy_drop from {drop} to 0.5; "
         f"the gate uses base's {drop}.",
