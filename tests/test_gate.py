@@ -1,14 +1,15 @@
 """CI cannot be fooled: `make report` and `make quick` on clones of the tiny e2e repo.
 
 Each test works in its own `git clone`, as CI checks a commit out: without data or DVC
-cache, or (data=True) sharing the e2e repo's cache, so the shared repo's history stays as
-it is. The verdict is the base's judge's, with the base's thresholds: the report must fail
-on committed results that do not belong to the committed pipeline (a stale dvc.lock), on
-results that disagree with each other (an edited number recorded with `dvc commit -f`), on
-a declared metric it cannot load, on an accuracy drop against the base at any commit since
-it, whatever the change does to its own gate, and, for the quick run, below the floor; it
-passes otherwise, skips the drop gate where the base has no metrics, and fails where the
-base has no judge. (`make verify`, which reruns: tests/test_verify.py.)
+cache, or (data=True) with a copy of the e2e repo's cache, so the shared repo's history
+and run-cache stay as they are. The verdict is the base's judge's, with the base's
+thresholds: the report must fail on committed results that do not belong to the committed
+pipeline (a stale dvc.lock), on results that disagree with each other (an edited number
+recorded with `dvc commit -f`), on a declared metric it cannot load, on an accuracy drop
+against the base at any commit since it, whatever the change does to its own gate, and,
+for the quick run, below the floor; it passes otherwise, skips the drop gate where the
+base has no metrics, and fails where the base has no judge. (`make verify`, which reruns:
+tests/test_verify.py.)
 """
 
 import hashlib
@@ -42,10 +43,10 @@ def set_accuracy(repo: Path, value: float) -> None:
     path.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
-def dropped(head: float, base: str, label: str = "committed") -> str:
+def dropped(head: float, base: str) -> str:
     """The gate's line for a run 0.0021 below the base's, with the base's 0.002 allowed."""
     return (
-        f"test.accuracy ({label}) dropped from {round(head + 0.0021, 6):g} ({base}) to "
+        f"test.accuracy (committed) dropped from {round(head + 0.0021, 6):g} ({base}) to "
         f"{head:g}, more than report.max_accuracy_drop=0.002"
     )
 

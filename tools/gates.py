@@ -29,6 +29,7 @@ The judge fails with one line per problem:
 """
 
 import argparse
+import csv
 import dataclasses
 import io
 import json
@@ -100,18 +101,21 @@ def thresholds(ref: str, path: Path = THRESHOLDS) -> ReportParams:
     return validate({"report": section or {}}, Gates, where).report
 
 
+def committed_accuracy(ref: str) -> float | None:
+    """test.accuracy as committed at ref; None if ref has no metrics file."""
+    text = committed(ref, METRICS)
+    return None if text is None else accuracy_of(text, f"{METRICS} at {ref}")
+
+
 def pushed_runs(ref: str) -> list[tuple[str, float]]:
     """(label, committed test.accuracy) of each commit after ref and before HEAD that has
     metrics: a push or pull request of several commits is judged at each, not only at its
     last (all parents: a pull request's merge commit has its commits on the second)."""
     head = git("rev-parse", "HEAD").stdout.strip()
     listed = git("rev-list", "--reverse", f"{ref}..HEAD")
-    runs = []
-    for sha in listed.stdout.split() if listed.returncode == 0 else []:
-        text = None if sha == head else committed(sha, METRICS)
-        if text is not None:
-            runs.append((f"at {sha[:7]}", accuracy_of(text, f"{METRICS} at {sha[:7]}")))
-    return runs
+    shas = [sha for sha in listed.stdout.split() if sha != head] if listed.returncode == 0 else []
+    accuracies = ((sha, committed_accuracy(sha)) for sha in shas)
+    return [(f"at {sha[:7]}", value) for sha, value in accuracies if value is not None]
 
 
 def drop_gate(
@@ -178,9 +182,8 @@ def consistency(folder: Path) -> list[str]:
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
-    lines = path.read_text().splitlines()
-    header = lines[0].split(",")
-    return [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def input_problems(ref: str) -> list[str]:
@@ -204,8 +207,7 @@ def judge(ref: str, reproduced: Path | None) -> Verdict:
     if problems:
         return Verdict(failures=problems)
     verdict = Verdict(failures=consistency(Path(".")))
-    base_text = committed(ref, METRICS)
-    base = None if base_text is None else accuracy_of(base_text, f"{METRICS} at {ref}")
+    base = committed_accuracy(ref)
     if base is None:
         print(f"warning: {no_base_metrics(ref)}", file=sys.stderr)
     runs = [*pushed_runs(ref), ("committed", reproduction.gated(Path(".")))]
@@ -273,7 +275,7 @@ def ask_base(ref: str, *args: str, where: Path = Path(".")) -> Asked:
                 f"{ref} has no gate (tools/gates.py) to judge this change with: a change that "
                 "brings the gate is for review, it cannot pass its own"
             )
-            return Asked(f"**Gate failed:** {failure}.\n", [failure])
+            return Asked(Verdict(failures=[failure]).markdown(f"no gate at {ref}"), [failure])
         command = [sys.executable, "-P", "-m", "tools.gates", "--base", ref, *args]
         env = os.environ | {"PYTHONPATH": folder}
         result = subprocess.run(command, cwd=where, env=env, capture_output=True, text=True)

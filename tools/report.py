@@ -41,11 +41,12 @@ GATE_FILES = (
 )
 
 
-def gate_edits(ref: str) -> str:
-    """The Markdown line naming the gate's files this change edits against ref ("" if none)."""
+def gate_edits(ref: str, thresholds_changed: bool) -> str:
+    """The Markdown line naming the gate's files this change edits against ref ("" if none);
+    params.yaml is one of them when its report section changed."""
     changed = git("diff", "--name-only", ref).stdout.split()
     edited = [path for path in changed if path.startswith(GATE_FILES)]
-    if report_section(committed(ref, PARAMS)) != report_section(PARAMS.read_text()):
+    if thresholds_changed:
         edited.append("params.yaml (report)")
     if not edited:
         return ""
@@ -106,8 +107,9 @@ def run(ref: str, reproduced: Path | None) -> list[str]:
     """Print the report; return the base's gate's failures ([] when it passed)."""
     committed(ref, PARAMS)  # first: it names an unknown ref in one line
     asked = ask_base(ref, *(["--reproduced", str(reproduced.resolve())] if reproduced else []))
-    reviews = "".join(f"{line}\n\n" for line in review_lines(ref))
-    print(gate_edits(ref) + tables(ref) + reviews + asked.markdown, end="")
+    reviews = review_lines(ref)  # a line per threshold that differs: none when none does
+    shown = "".join(f"{line}\n\n" for line in reviews)
+    print(gate_edits(ref, bool(reviews)) + tables(ref) + shown + asked.markdown, end="")
     return asked.failures
 
 
