@@ -23,7 +23,7 @@ repro: $(BIN)/dvc
 
 # One line: the GPU TensorFlow trains on, or the CPU and why (the train stage prints it too).
 device: $(BIN)/dvc
-	@python -m rowlstm.device
+	@python -m tools.device
 
 # Two pytest workers (pytest-xdist), a test module each at a time: most of the suite is
 # process start-up (dvc, TensorFlow), which two cores overlap. PYTEST_WORKERS=0 runs serially.
@@ -72,18 +72,14 @@ screenshot: $(BIN)/dvc
 	python -m pytest -q tests/test_serve.py -k seven_drawn --drawing-model models/model.keras \
 		--screenshot docs/img/drawing-page.png
 
-# What CI writes into its job summary: the gate's files this change edits, the metrics and
-# params diffs against BASE, then the verdict of BASE's own gate, with BASE's thresholds
-# (tools/gates.py; docs/guarantees.md#the-report-its-gates-and-ci). REPRODUCED=.dvc/tmp/verify
-# judges make verify's rerun too.
+# CI's job summary and BASE's verdict; REPRODUCED=.dvc/tmp/verify judges make verify's rerun
+# too. What the gates check, and why: docs/guarantees.md#the-report-its-gates-and-ci.
 BASE ?= main
 report: $(BIN)/dvc
 	@python -m tools.report --base $(BASE) $(if $(REPRODUCED),--reproduced $(REPRODUCED))
 
-# Do the committed results reproduce on this machine? Retrains HEAD from scratch in a
-# temporary clone (no run-cache, the workspace untouched), then BASE's gate compares: the
-# same bytes on the committed run's kind of machine, test accuracy within
-# report.verify_tolerance on another. CI runs it after make test.
+# Do the committed results reproduce on this machine? Retrains HEAD in a temporary clone,
+# then BASE's judge compares (the same page of docs/guarantees.md).
 verify: $(BIN)/dvc
 	@python -m tools.verify --base $(BASE)
 

@@ -3,7 +3,7 @@
 Each run is a fresh process on the same prepared data (data/prepared): the peer script,
 our train stage at the peer's exact settings, and our train stage with params.yaml. The
 three run side by side but never at once: they take turns, one epoch each, so a machine
-that slows down for a few minutes slows all three alike (bench/turns.py). Before anything
+that slows down for a few minutes slows all three alike (bench/interleave.py). Before anything
 is timed, the bench checks that ours at the peer's settings builds the peer's model
 (bench/settings.py, bench/architecture.py) and stops with one line if not. The matmul
 peak is measured with TensorFlow itself before and after the trainings (before only with
@@ -21,11 +21,11 @@ import json
 import sys
 from pathlib import Path
 
+from bench.interleave import interleaved
 from bench.peak import peak_gflops
 from bench.report import cpu_name, machine_line, ratios, table
 from bench.settings import PEER_EPOCHS, at_peer_settings
 from bench.training import train_run
-from bench.turns import interleaved
 from rowlstm.errors import UserError, cli
 from rowlstm.params import load_params
 from rowlstm.paths import PREPARED

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rowlstm.dataset import load_split
 from rowlstm.errors import UserError, cli
 from rowlstm.paths import MODEL, PREPARED
+from rowlstm.split_files import load_split
 
 
 def bodies(count: int, test: Path = PREPARED / "test") -> list[bytes]:

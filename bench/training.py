@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.interleave import pass_turn, take_turn
 from bench.settings import train_params
-from bench.turns import pass_turn, take_turn
-from rowlstm.dataset import load_split
 from rowlstm.paths import PREPARED, TrainPaths
+from rowlstm.split_files import load_split
 
 if TYPE_CHECKING:
     import keras

@@ -5,7 +5,7 @@ Burges' description of the data set): the ink's bounding box scaled to fit a 20x
 aspect ratio kept, anti-aliased, then placed in a 28x28 field so that its centre of mass
 is at the centre. A user's digit is rarely like that: black on white, large on a page, on
 a transparent canvas, a photo of grey paper. Fed raw, an inverted MNIST digit is read
-right 8% of the time, confidently. So `prepare` repeats MNIST's making, one step per
+right 8% of the time, confidently. So `as_mnist` repeats MNIST's making, one step per
 function: alpha, grey, polarity, stretch, the no-ink check, crop, scale, placement.
 
 An image already in MNIST's form (28x28, dark background) goes in exactly as it is, so
@@ -34,7 +34,7 @@ class NoDigitError(ValueError):
     """The image holds no ink that stands out from its background: no digit to read."""
 
 
-def prepare(pixels: np.ndarray) -> np.ndarray:
+def as_mnist(pixels: np.ndarray) -> np.ndarray:
     """uint8 28x28 in MNIST's form from uint8 pixels: grey (H, W), RGB (H, W, 3) or RGBA
     (H, W, 4). Raises NoDigitError if there is no ink."""
     grey = to_grey(flatten_alpha(pixels))

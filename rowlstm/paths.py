@@ -50,7 +50,7 @@ class TrainPaths(StagePaths):
 
 
 @dataclasses.dataclass(frozen=True)
-class ScoringPaths(StagePaths):
+class TestingPaths(StagePaths):
     """What evaluate and explain both read: the trained model and the test split."""
 
     INPUTS = ("model", "test")
@@ -59,7 +59,7 @@ class ScoringPaths(StagePaths):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluatePaths(ScoringPaths):
+class EvaluatePaths(TestingPaths):
     metrics: Path = Path("reports/metrics.json")
     classes: Path = Path("reports/classes.csv")
     predictions: Path = Path("reports/predictions.csv")
@@ -67,6 +67,6 @@ class EvaluatePaths(ScoringPaths):
 
 
 @dataclasses.dataclass(frozen=True)
-class ExplainPaths(ScoringPaths):
+class ExplainPaths(TestingPaths):
     rows: Path = Path("reports/rows.csv")
     picture: Path = Path("reports/reading.png")

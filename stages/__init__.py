@@ -10,7 +10,7 @@ Python and die in a ModuleNotFoundError traceback. Instead the stage stops here,
 reads or writes anything, with one line saying what to do.
 """
 
-from rowlstm.guard import require
+from rowlstm.dependencies import require
 
 # Every third-party module that the stages import, with the library modules they use
 # (tests/test_interpreter.py keeps this list equal to those imports). Every stage depends on

@@ -1,17 +1,15 @@
 """Stage 1: fetch the four MNIST IDX files from the first mirror that serves them intact.
 
-Where a file comes from never changes a result: each one is verified against the pinned
-SHA-256 of its decompressed bytes (rowlstm/mnist.json), so a user's own mirror
-(MNIST_MIRROR) is as good as the public ones. All four files land in a staging folder
-that replaces data/raw only once every file is verified, so a failed download never
-leaves a partial data/raw behind.
+Each file is verified against its pinned SHA-256 (rowlstm/mnist.json), so a user's own
+mirror (MNIST_MIRROR) is as good as the public ones, and all four replace data/raw only
+once every one is verified. The fetching: rowlstm/download_mirrors.py.
 """
 
 import os
 
 from rowlstm.atomic import staged_dir
+from rowlstm.download_mirrors import Pin, fetch_one, load_pins, mirror_url
 from rowlstm.errors import cli
-from rowlstm.mirrors import Pin, fetch_one, load_pins, mirror_url
 from rowlstm.params import DownloadParams, load_params
 from rowlstm.paths import DownloadPaths
 

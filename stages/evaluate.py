@@ -1,9 +1,8 @@
 """Stage 4: score the model on the full test split.
 
-Writes the flat metrics file `dvc metrics diff` compares, a per-class precision/recall/F1
-table, one actual/predicted row per test image for DVC's confusion-matrix plot, and a
-gallery of the worst mistakes, because a confusion matrix says which digits get mixed up
-but not why: the pictures usually do.
+Writes the flat metrics file `dvc metrics diff` compares, a per-class table, one
+actual/predicted row per test image for DVC's confusion-matrix plot, and a gallery of the
+mistakes the model was surest about (rowlstm/evaluate_outputs.py says why each is there).
 """
 
 import json
@@ -12,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from rowlstm.atomic import staged_file
-from rowlstm.dataset import load_split
+from rowlstm.byte_stable import accuracy
 from rowlstm.errors import cli
+from rowlstm.evaluate_outputs import draw_gallery, per_class
 from rowlstm.params import EvaluateParams, load_params
 from rowlstm.paths import EvaluatePaths
-from rowlstm.results import accuracy
-from rowlstm.scoring import draw_gallery, per_class
+from rowlstm.split_files import load_split
 
 
 def run(params: EvaluateParams, paths: EvaluatePaths) -> dict:

@@ -1,37 +1,34 @@
 """Stage 5: watch the model read, one row at a time.
 
-Tutorials explain the LSTM's gates at length, train, and print one final accuracy. This
-shows what the trained network does while it reads a digit, as outputs DVC versions,
-plots and compares like any other:
+Writes, as outputs DVC versions, plots and compares like any other:
 
 - reports/rows.csv: after k = 1..28 rows, the test accuracy of the answer the model would
-  give, and the mean probability it gives the true digit. Row 28 is the model's own
-  answer, so its accuracy is reports/metrics.json's, exactly (same formula, same
-  rounding). `dvc plots diff` overlays it across experiments: LSTM against GRU or a plain
-  RNN, say.
+  give, and the mean probability it gives the true digit; row 28 is the model's own
+  answer. `dvc plots diff` overlays it across experiments (LSTM against GRU, say).
 - reports/reading.png: the first test digit of each class, beside the probability of each
   digit after each row and the first recurrent layer's gates and state, row by row.
 
-A bidirectional model has read every row, from both ends, at every step, so it has no
-answer after row k: the table then has no rows and the picture says why.
+A bidirectional model has no answer after row k: the table then has no rows and the
+picture says why. How the model answers after each row: rowlstm/row_by_row.py; the table
+and the picture: rowlstm/explain_outputs.py; what they show: docs/reading.md.
 """
 
 import numpy as np
 import pandas as pd
 
 from rowlstm.atomic import staged_file
-from rowlstm.dataset import load_split
 from rowlstm.errors import cli
+from rowlstm.explain_outputs import draw_reading, first_of_each_class, per_row
 from rowlstm.idx import NUM_CLASSES
 from rowlstm.params import ExplainParams, load_params
 from rowlstm.paths import ExplainPaths
-from rowlstm.rows import draw_reading, first_of_each_class, per_row
+from rowlstm.split_files import load_split
 
 
 def run(params: ExplainParams, paths: ExplainPaths) -> pd.DataFrame:
     """Score the model after every row and draw the reading of a digit of each class."""
     from rowlstm.model import load_classifier
-    from rowlstm.reading import NO_ROW_ANSWER, first_recurrent, reads_in_order, stepwise
+    from rowlstm.row_by_row import NO_ROW_ANSWER, first_recurrent, reads_in_order, stepwise
 
     model = load_classifier(paths.model)
     images, actual = load_split(paths.test)

@@ -1,7 +1,8 @@
 """Stage 2: IDX files -> float32 sequence tensors with a stratified, seeded validation split.
 
-Each image becomes 28 time steps of 28 features (its rows), scaled to [0, 1]. Splits are
-saved as plain .npy (no pickle) so train and evaluate can load or memory-map them fast.
+Each image becomes 28 time steps of 28 features (its rows), scaled to [0, 1]. The reading
+and the split: rowlstm/prepare_split.py; the files each split is saved as:
+rowlstm/split_files.py.
 """
 
 import json
@@ -9,12 +10,12 @@ import json
 import numpy as np
 
 from rowlstm.atomic import staged_dir, staged_file
-from rowlstm.dataset import save_split, to_sequences
 from rowlstm.errors import cli
 from rowlstm.idx import NUM_CLASSES
 from rowlstm.params import PrepareParams, load_params
 from rowlstm.paths import PreparePaths
-from rowlstm.splits import read_raw, split
+from rowlstm.prepare_split import read_raw, train_val_indices
+from rowlstm.split_files import save_split, to_sequences
 
 
 def run(params: PrepareParams, paths: PreparePaths) -> dict:
@@ -22,7 +23,7 @@ def run(params: PrepareParams, paths: PreparePaths) -> dict:
     counts to paths.report."""
     train_images, train_labels = read_raw(paths.raw, "train")
     test_images, test_labels = read_raw(paths.raw, "t10k")
-    train, val = split(train_labels, params)
+    train, val = train_val_indices(train_labels, params)
     parts = {
         "train": (train_images[train], train_labels[train]),
         "val": (train_images[val], train_labels[val]),

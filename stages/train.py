@@ -1,19 +1,9 @@
-"""Stage 3: fit the recurrent classifier on the training split, select by validation accuracy.
+"""Stage 3: fit the recurrent classifier on the training split, keep the best validation epoch.
 
-Seeded and deterministic: the same params and data give the same weights, byte for byte.
-Each epoch's shuffle order and augmentation depend only on (train.seed, epoch), and every
-completed epoch is checkpointed (rowlstm/resume.py), so a killed run resumes where it
-stopped and still ends with the weights of an uninterrupted one. Early stopping keeps the
-best validation epoch. A loss that turns NaN or infinite stops the stage with an error
-and no model.
-
-Outputs: the model, DVCLive's per-epoch logs and reports/train.json, a short summary.
-DVCLive logs where dvc.yaml declares its plots and metric (reports/train), after every
-epoch, so `dvc exp show`, `dvc plots show` and the VS Code extension see a run as it trains;
-a resumed run replays the checkpointed epochs into it first. Its step is the epoch's
-number, counted from 1 as training.best_epoch is.
-Wall-clock seconds are printed per epoch but kept out of every output: a time in a DVC
-output would change dvc.lock on every identical run (make bench measures speed).
+Writes the model, DVCLive's per-epoch logs (reports/train), a summary (reports/train.json)
+and which machine made the run (reports/machine.json). Seeded, resumable after a kill, and
+logged live: rowlstm/train_loop.py is the loop and says why it is as it is;
+rowlstm/train_checkpoint.py is what a killed run resumes from.
 """
 
 import contextlib
@@ -22,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rowlstm.distribute import task
 from rowlstm.errors import cli
 from rowlstm.params import TrainParams, load_params
 from rowlstm.paths import TrainPaths
-from rowlstm.training import train
+from rowlstm.train_distribution import task
+from rowlstm.train_loop import train
 
 if TYPE_CHECKING:
     import keras

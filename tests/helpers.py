@@ -148,7 +148,7 @@ def train_into(params: TrainParams, root: Path, name: str) -> dict[str, list[flo
 def real_mnist(root: Path) -> Path:
     """The real MNIST downloaded (from REAL_MNIST) and prepared under root, with the
     prepare params of real_mnist_model; the prepared folder."""
-    from rowlstm.mirrors import load_pins
+    from rowlstm.download_mirrors import load_pins
     from stages.download import run as download
     from stages.prepare import run as prepare
 

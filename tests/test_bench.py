@@ -20,10 +20,10 @@ from bench import peer
 from bench.architecture import peer_model_differences
 from bench.floor import chain, recurrent_chains
 from bench.flops import flops_per_epoch
+from bench.interleave import TURNS, interleaved, pass_turn, take_turn
 from bench.report import ratios, table
 from bench.run import check_same_model
 from bench.settings import PEER_SETTINGS, at_peer_settings
-from bench.turns import TURNS, interleaved, pass_turn, take_turn
 from rowlstm.errors import UserError
 from rowlstm.model import build_model
 from rowlstm.params import PrepareParams, TrainParams, load_params
@@ -33,7 +33,7 @@ from tests.helpers import ROOT, write_mirror
 
 FAKE = """
 import json, sys, time
-from bench.turns import pass_turn, take_turn
+from bench.interleave import pass_turn, take_turn
 name, epochs, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 take_turn()
 for epoch in range(epochs):

@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from rowlstm import device
+from rowlstm import train_device
 from tests.helpers import ROOT
 
 
@@ -23,19 +23,19 @@ def test_the_gpu_lock_is_the_cpu_lock_plus_the_cuda_wheels() -> None:
 
 
 def test_on_this_cpu_the_line_says_cpu(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(device, "NVIDIA_GPUS", tmp_path / "absent")
-    assert device.device_line() == "training on CPU: TensorFlow sees no GPU"
+    monkeypatch.setattr(train_device, "NVIDIA_GPUS", tmp_path / "absent")
+    assert train_device.device_line() == "training on CPU: TensorFlow sees no GPU"
 
 
 def test_a_gpu_tensorflow_cannot_use_is_named_with_the_switch(tmp_path, monkeypatch) -> None:
     (tmp_path / "0000:00:1e.0").mkdir()
-    monkeypatch.setattr(device, "NVIDIA_GPUS", tmp_path)
-    assert device.device_line().endswith("(use the GPU lock: make repro GPU=1)")
+    monkeypatch.setattr(train_device, "NVIDIA_GPUS", tmp_path)
+    assert train_device.device_line().endswith("(use the GPU lock: make repro GPU=1)")
 
 
 def test_make_device_prints_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "rowlstm.device"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "tools.device"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("training on ") and result.stdout.count("\n") == 1

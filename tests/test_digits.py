@@ -1,4 +1,4 @@
-"""rowlstm/digits.py step by step, and bench/styles.py's styles read back: synthetic digits
+"""rowlstm/digits.py step by step, and bench/user_digits.py's styles read back: synthetic digits
 drawn in the test, no model."""
 
 from pathlib import Path
@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from bench.styles import STYLES
+from bench.user_digits import STYLES
 from rowlstm.digits import (
     NoDigitError,
+    as_mnist,
     check_ink,
     crop,
     fit_box,
     flatten_alpha,
     is_dark_on_light,
     place_by_centre_of_mass,
-    prepare,
     stretch,
     to_grey,
 )
@@ -53,7 +53,7 @@ def test_dark_ink_on_light_paper_is_inverted_and_light_on_dark_is_not() -> None:
     assert is_dark_on_light(1 - white_on_black / 255)
     dark_grey_paper = 0.4 - 0.3 * white_on_black / 255  # paper below half: still paper
     assert is_dark_on_light(dark_grey_paper)
-    assert np.array_equal(prepare(255 - white_on_black), prepare(white_on_black))
+    assert np.array_equal(as_mnist(255 - white_on_black), as_mnist(white_on_black))
 
 
 def test_colour_becomes_its_brightness() -> None:
@@ -78,7 +78,7 @@ def test_a_faint_dither_on_clean_paper_is_paper() -> None:
     page = np.full((300, 400), 255, np.uint8)
     page[np.random.default_rng(0).random(page.shape) < 0.1] = 254
     page[100:200, 150:250] = np.minimum(page[100:200, 150:250], 255 - drawn_digit(SEVEN, 100))
-    digit = prepare(page)
+    digit = as_mnist(page)
     assert np.flatnonzero(digit.any(axis=1)).size == 20
 
 
@@ -98,7 +98,7 @@ def test_the_crop_is_the_ink_s_bounding_box_and_leaves_out_a_distant_speck() -> 
 def test_a_tall_thin_digit_keeps_its_aspect_ratio() -> None:
     fitted = fit_box(np.ones((200, 20), np.float32))
     assert fitted.shape == (20, 2)
-    one = prepare(drawn_digit(ONE))
+    one = as_mnist(drawn_digit(ONE))
     rows, cols = np.flatnonzero(one.any(axis=1)), np.flatnonzero(one.any(axis=0))
     assert len(rows) == 20 and len(cols) <= 4
 
@@ -126,7 +126,7 @@ def test_a_digit_with_its_mass_far_to_one_side_stays_whole() -> None:
 
 @pytest.mark.parametrize("name", DIGITS)
 def test_a_prepared_digit_fills_the_20_pixel_box_and_is_centred(name: str) -> None:
-    digit = prepare(drawn_digit(DIGITS[name], side=200))
+    digit = as_mnist(drawn_digit(DIGITS[name], side=200))
     rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
     assert max(len(rows), len(cols)) == 20
     row, col = centre_of_mass(digit)
@@ -147,7 +147,7 @@ def test_transparency_is_composited_onto_a_background_the_ink_contrasts_with(
     rgba[..., 3] = coverage
     flat = to_grey(flatten_alpha(rgba))
     assert np.ptp(flat) > 0.99  # the ink stands out at full contrast
-    assert np.abs(prepare(rgba).astype(int) - prepare(coverage)).max() <= 1
+    assert np.abs(as_mnist(rgba).astype(int) - as_mnist(coverage)).max() <= 1
 
 
 def blank_images() -> dict[str, np.ndarray]:
@@ -172,7 +172,7 @@ def blank_images() -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", blank_images())
 def test_an_image_with_no_ink_is_no_digit_found(name: str) -> None:
     with pytest.raises(NoDigitError, match=r"^no digit found$"):
-        prepare(blank_images()[name])
+        as_mnist(blank_images()[name])
 
 
 def test_the_no_ink_check_passes_strokes() -> None:
@@ -185,9 +185,9 @@ def test_an_image_in_mnist_s_form_goes_in_byte_for_byte() -> None:
     noisy, _ = synthetic_digits(3, seed=0)
     off_centre = np.zeros((28, 28), np.uint8)
     off_centre[2:12, 3:5] = 255
-    for image in [*noisy, off_centre, prepare(drawn_digit(FOUR))]:
-        assert np.array_equal(prepare(image), image) and prepare(image).dtype == np.uint8
-        assert np.array_equal(prepare(np.repeat(image[..., None], 3, axis=2)), image)
+    for image in [*noisy, off_centre, as_mnist(drawn_digit(FOUR))]:
+        assert np.array_equal(as_mnist(image), image) and as_mnist(image).dtype == np.uint8
+        assert np.array_equal(as_mnist(np.repeat(image[..., None], 3, axis=2)), image)
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -195,7 +195,7 @@ def test_an_image_in_mnist_s_form_goes_in_byte_for_byte() -> None:
 def test_a_digit_drawn_in_each_style_reads_back_as_its_prepared_self(
     tmp_path: Path, style: str, name: str
 ) -> None:
-    original = prepare(drawn_digit(DIGITS[name]))
+    original = as_mnist(drawn_digit(DIGITS[name]))
     path = tmp_path / "digit"
     for seed in range(3):
         path.write_bytes(STYLES[style](original, np.random.default_rng(seed)))

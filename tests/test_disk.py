@@ -63,7 +63,7 @@ def left_on(disk: Path) -> list[str]:
 def test_download_onto_a_full_disk_blames_the_disk_not_the_mirrors(
     tmp_path: Path, small_disk
 ) -> None:
-    from rowlstm.mirrors import load_pins
+    from rowlstm.download_mirrors import load_pins
     from stages.download import run
 
     mirror = tmp_path / "mirror"

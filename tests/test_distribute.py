@@ -16,9 +16,9 @@ import keras
 import pytest
 import yaml
 
-from rowlstm.dataset import load_split
-from rowlstm.distribute import Task, task
 from rowlstm.errors import UserError
+from rowlstm.split_files import load_split
+from rowlstm.train_distribution import Task, task
 from tests.helpers import ROOT, STAGE_WITH_BAD_PARAMS, TINY
 
 pytestmark = pytest.mark.slow  # trainings in two-worker subprocesses

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rowlstm.download_mirrors import Pin, mirror_url
 from rowlstm.errors import UserError
-from rowlstm.mirrors import Pin, mirror_url
 from rowlstm.params import DownloadParams
 from rowlstm.paths import DownloadPaths
 from stages.download import run

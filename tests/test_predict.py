@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rowlstm.dataset import load_split, to_sequences
-from rowlstm.digits import prepare
+from rowlstm.digits import as_mnist
 from rowlstm.errors import UserError
+from rowlstm.split_files import load_split, to_sequences
 from tests.e2e import sh
 from tests.helpers import FOUR, SEVEN, drawn_digit, encode_idx
 from tools.predict import read_digits
@@ -85,14 +85,14 @@ def test_an_image_of_any_size_is_read_and_prepared(tmp_path: Path) -> None:
     seven = drawn_digit(SEVEN, side=32)
     page = np.full((32, 40), 255, np.uint8)
     page[:, 4:36] = 255 - seven
-    expected = prepare(seven)
+    expected = as_mnist(seven)
     assert np.array_equal(read_digits(write_png(tmp_path / "page.png", page))[0], expected)
     deep = write_png(tmp_path / "deep.png", page.astype(np.uint16) * 257)  # 16 bits a pixel
     assert np.array_equal(read_digits(deep)[0], expected)
-    four = prepare(drawn_digit(FOUR))  # in MNIST's form
+    four = as_mnist(drawn_digit(FOUR))  # in MNIST's form
     np.save(tmp_path / "stack.npy", np.stack([255 - four, four]))
     inverted, unchanged = read_digits(tmp_path / "stack.npy")
-    assert np.array_equal(inverted, prepare(255 - four)) and np.array_equal(unchanged, four)
+    assert np.array_equal(inverted, as_mnist(255 - four)) and np.array_equal(unchanged, four)
     assert np.corrcoef(inverted.ravel(), four.ravel())[0, 1] > 0.99
 
 
@@ -109,7 +109,7 @@ def test_a_photo_sized_page_is_shrunk_first_and_reads_as_a_small_one(tmp_path: P
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 40e6  # one float32 copy at full size alone is 24 MB
-    assert np.abs(read - prepare(small)).max() <= 8  # the same, up to rounding at edges
+    assert np.abs(read - as_mnist(small)).max() <= 8  # the same, up to rounding at edges
 
 
 def test_a_blank_image_is_no_digit_found(tmp_path: Path) -> None:
@@ -229,6 +229,6 @@ def test_show_writes_the_image_the_model_was_given_for_each_input(
     assert len(result.stdout.splitlines()) == 4
     names = ["1-digit.png", "2-digit.png", "3-two-0.png", "3-two-1.png"]
     assert sorted(path.name for path in shown.iterdir()) == names
-    expected = [prepare(seven), prepare(seven), *read_digits(tmp_path / "two.npy")]
+    expected = [as_mnist(seven), as_mnist(seven), *read_digits(tmp_path / "two.npy")]
     for name, digit in zip(names, expected, strict=True):
         assert np.array_equal(np.asarray(Image.open(shown / name)), digit), name

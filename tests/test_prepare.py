@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rowlstm.dataset import load_split, to_sequences
 from rowlstm.errors import UserError
 from rowlstm.params import PrepareParams
 from rowlstm.paths import PreparePaths
-from rowlstm.splits import split, stratified_take
+from rowlstm.prepare_split import stratified_take, train_val_indices
+from rowlstm.split_files import load_split, to_sequences
 from stages.prepare import run
 from tests.helpers import encode_idx
 
@@ -77,7 +77,7 @@ def test_rows_become_time_steps_scaled_to_unit_range() -> None:
 
 def test_val_size_must_leave_training_data() -> None:
     with pytest.raises(UserError, match=r"prepare\.val_size must be below the 20 training images"):
-        split(np.arange(20) % 10, PrepareParams(val_size=20, train_limit=0, seed=0))
+        train_val_indices(np.arange(20) % 10, PrepareParams(val_size=20, train_limit=0, seed=0))
 
 
 def test_mismatched_image_and_label_counts(raw_dir, tmp_path) -> None:

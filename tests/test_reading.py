@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rowlstm.dataset import save_split
 from rowlstm.errors import UserError
+from rowlstm.explain_outputs import first_of_each_class, per_row
 from rowlstm.model import build_model, save_model
 from rowlstm.paths import ExplainPaths
-from rowlstm.reading import cell_signals, first_recurrent, stepwise
-from rowlstm.rows import first_of_each_class, per_row
+from rowlstm.row_by_row import cell_signals, first_recurrent, stepwise
+from rowlstm.split_files import save_split
 from stages.explain import run as explain
 from tests.helpers import ROOT, evaluate_into, synthetic_digits, tiny_params, tiny_train
 

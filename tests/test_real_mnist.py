@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rowlstm.mirrors import load_pins
+from rowlstm.download_mirrors import load_pins
 from rowlstm.params import DownloadParams
 from rowlstm.paths import DownloadPaths
-from rowlstm.splits import read_raw
+from rowlstm.prepare_split import read_raw
 from stages.download import run
 from tests.helpers import HAS_REAL_MNIST, NO_REAL_MNIST, REAL_MNIST
 

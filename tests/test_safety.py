@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from rowlstm.dataset import load_split
 from rowlstm.errors import UserError
 from rowlstm.model import load_classifier, save_model
+from rowlstm.split_files import load_split
 from tests.helpers import PACKAGES, ROOT
 
 CODE = sorted(path for package in PACKAGES for path in ROOT.glob(f"{package}/*.py"))

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rowlstm.dataset import load_split
-from rowlstm.digits import prepare
+from rowlstm.digits import as_mnist
+from rowlstm.split_files import load_split
 from tests.helpers import (
     HAS_REAL_MNIST,
     NO_REAL_MNIST,
@@ -212,7 +212,7 @@ def test_the_page_s_answer_is_predict_s(
     digit.write_bytes(png(255 - drawn_digit(SEVEN)))  # black on white, as the pad draws
     status, answer = post(site_untrained + "/read", image_body(digit.read_bytes()))
     assert status == 200
-    assert np.array_equal(answer["image"], prepare(255 - drawn_digit(SEVEN)))
+    assert np.array_equal(answer["image"], as_mnist(255 - drawn_digit(SEVEN)))
     [(_, rows)] = answers_of(untrained, [digit], every_row=True)
     assert np.allclose(answer["rows"], rows, atol=1e-4) and len(answer["rows"]) == 28
     assert answer["probabilities"] == answer["rows"][-1]

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rowlstm.dataset import load_split, save_split
 from rowlstm.errors import UserError
-from rowlstm.resume import Checkpoint
-from rowlstm.scoring import draw_gallery, per_class, worst_errors
-from rowlstm.training import epoch_images, warped
+from rowlstm.evaluate_outputs import draw_gallery, per_class, worst_errors
+from rowlstm.split_files import load_split, save_split
+from rowlstm.train_checkpoint import Checkpoint
+from rowlstm.train_loop import epoch_images, warped
 from tests.helpers import evaluate_into, tiny_params, tiny_train, train_into, train_paths
 
 ACCURACY_LOG = "plots/metrics/eval/accuracy.tsv"  # DVCLive's, under the stage's logs

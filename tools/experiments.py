@@ -15,7 +15,7 @@ def set_args(overrides: list[str]) -> list[str]:
     return [arg for override in overrides for arg in ("-S", override)]
 
 
-def shown() -> dict[str, dict[str, Any]]:
+def named() -> dict[str, dict[str, Any]]:
     """Every named experiment of HEAD's and of the commits just before it (a run queued
     before a commit is still found after it): its record ("data": metrics, params, ...),
     by name, the newest where two share one, as `dvc exp show --json -n COMMITS` gives it."""

@@ -3,29 +3,13 @@
     python -m tools.gates --base REF [--reproduced DIR]     the committed run (and its rerun)
     python -m tools.gates --base REF --quick FILE            CI's quick run, against its floor
 
-A change must not write the rules it is judged by. So `make report`, `make verify` and
-`make quick` never judge with the change's own code: `ask_base()` extracts the base
-revision's tree (`git archive REF`) and runs *its* copy of this module, which reads the
-thresholds in *its* params.yaml (the `report` section), in the change's repository, with
-`python -P` so that the change's modules cannot stand in for the base's. What the change's
-code adds is only shown (tables, the files it edits); the verdict is the base's. Where the
-base has no judge, or its judge cannot read the change's outputs, the gate fails, naming
-why: it never passes by default.
-
-The judge fails with one line per problem:
-
-1. dvc.lock does not belong to the code, params and commands beside it (tools/lockcheck.py);
-2. a metric declared in dvc.yaml cannot be loaded (a DVC-cached metric in a fresh clone);
-3. the committed results disagree with each other: test.accuracy is not 1 - errors/count,
-   the per-digit table or the predictions count other errors, or the accuracy after the
-   last row is not the test accuracy (an edited number, committed with `dvc commit -f`);
-4. test.accuracy fell more than report.max_accuracy_drop below REF's committed run, or
-   below report.min_accuracy: the workspace's, each commit's since REF (a push of several
-   commits), and the rerun's;
-5. with --reproduced (the rerun `make verify` made, tools/verify.py): on the kind of
-   machine that made the committed run (reports/machine.json), any output with other
-   bytes; on another kind, test.accuracy further than report.verify_tolerance from the
-   committed one.
+A change must not write the rules it is judged by: `ask_base()` runs the base revision's
+copy of this module, with its params.yaml, never the change's. `judge()` fails with one
+line per problem: a stale dvc.lock (tools/lockcheck.py), a metric that cannot be loaded,
+results that disagree with each other (`consistency`), a drop below the base or under the
+floor at any commit since it (`drop_gate`, `floor_gate`), and a rerun that does not
+reproduce (`rerun_of_head`, tools/reproduction.py). What each check catches and why, and
+what none can: docs/guarantees.md, "The report, its gates, and CI".
 """
 
 import argparse
@@ -42,9 +26,9 @@ from pathlib import Path
 
 import yaml
 
+from rowlstm.byte_stable import accuracy as share_right
 from rowlstm.errors import UserError, cli, one_line
 from rowlstm.params import ReportParams, validate
-from rowlstm.results import accuracy as share_right
 from tools import reproduction
 from tools.reproduction import GATED, METRICS, accuracy_of
 
@@ -267,7 +251,12 @@ class Asked:
 
 def ask_base(ref: str, *args: str, where: Path = Path(".")) -> Asked:
     """Run ref's own judge (`python -m tools.gates --base ref ARGS`) in the repository at
-    where, with ref's code and ref's thresholds; its warnings go to stderr."""
+    where, with ref's code and ref's thresholds; its warnings go to stderr.
+
+    ref's tree is extracted (`git archive`) and put first on the path of a `python -P`, so
+    the change's modules cannot stand in for ref's. Where ref has no judge, or its judge
+    cannot read the change, the answer is a failure naming why: never a pass by default.
+    """
     with tempfile.TemporaryDirectory(prefix="gate-") as folder:
         extract(ref, Path(folder), where)
         if not (Path(folder) / "tools/gates.py").exists():

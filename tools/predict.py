@@ -31,12 +31,12 @@ import numpy as np
 from PIL import Image
 
 from rowlstm.atomic import staged_file
-from rowlstm.dataset import to_sequences
-from rowlstm.digits import NoDigitError, prepare
+from rowlstm.digits import NoDigitError, as_mnist
 from rowlstm.errors import UserError, cli, one_line
 from rowlstm.idx import IMAGE_SIDE, parse_idx
 from rowlstm.images import JPEG, PNG, decode_image
 from rowlstm.paths import MODEL
+from rowlstm.split_files import to_sequences
 
 NPY = b"\x93NUMPY"
 
@@ -80,7 +80,7 @@ def image_names(path: Path, count: int) -> list[str]:
 
 def prepared(name: str, image: np.ndarray) -> np.ndarray:
     try:
-        return prepare(image)
+        return as_mnist(image)
     except NoDigitError:
         raise UserError(f"{name}: no digit found") from None
 
@@ -138,7 +138,7 @@ def answers_of(
     model_path: Path, paths: list[Path], every_row: bool = False, show: Path | None = None
 ) -> list[tuple[str, np.ndarray]]:
     """(name, answers) for every image in paths, in order (name[i] for the images of a stack):
-    the 10 probabilities after each row with every_row (rowlstm/reading.py), else after the
+    the 10 probabilities after each row with every_row (rowlstm/row_by_row.py), else after the
     last row only. With show, the 28x28 images the model is given are written there first
     (write_shown)."""
     batches = [(path, read_digits(path)) for path in paths]
@@ -147,7 +147,7 @@ def answers_of(
     if not model_path.exists():
         raise UserError(f"{model_path}: not found (run `dvc repro`, or `dvc pull` it)")
     from rowlstm.model import load_classifier  # imports Keras: only once the inputs are good
-    from rowlstm.reading import stepwise
+    from rowlstm.row_by_row import stepwise
 
     model = load_classifier(model_path)
     model = stepwise(model) if every_row else model

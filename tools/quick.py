@@ -34,7 +34,7 @@ def run_experiment(name: str, overrides: list[str]) -> None:
 
 def experiment_accuracy(name: str) -> float:
     """test.accuracy of experiment `name`, as `dvc exp show --json` records it."""
-    data = experiments.shown().get(name)
+    data = experiments.named().get(name)
     if data is None:
         raise UserError(f"experiment {name}: not in `dvc exp show`")
     try:

@@ -1,19 +1,17 @@
 """The metrics report CI writes into its job summary; the verdict is the base's gate.
 
-`dvc metrics diff` shows how a run compares with the base branch but always exits 0,
-trusts whatever metrics are committed, and drops a metric it cannot load with only a
-warning. This prints, as Markdown (the same text locally, via `make report`, as in CI's job
-summary):
+Printed as Markdown, the same locally (`make report`) as in CI:
 
-1. first, the files of the gate itself that the change edits (this code, the judge, the
-   Makefile, the workflow, .ci/, the thresholds), which .github/CODEOWNERS routes to review;
+1. the files of the gate itself that the change edits (GATE_FILES, which
+   .github/CODEOWNERS routes to review);
 2. the metrics and params diffs against the base;
 3. each threshold the change sets otherwise than the base: shown, never applied;
-4. the verdict of the base revision's gate (tools/gates.py, run from the base's tree with
-   the base's thresholds), with --reproduced also on `make verify`'s rerun. It fails with
-   the judge's lines, one per problem.
+4. the verdict of the base revision's judge (tools/gates.py, from the base's tree, with the
+   base's thresholds), with --reproduced also on `make verify`'s rerun: one line per
+   problem.
 
-Not a pipeline stage: it reads results, it never produces any, so dvc.yaml does not list it.
+Why each part is there, and what the judge checks: docs/guarantees.md, "The report, its
+gates, and CI". Not a pipeline stage: it reads results and writes none.
 """
 
 import argparse

@@ -8,13 +8,15 @@ One experiment per seed, named NAME-seedS, queued with `dvc exp run --queue -S
 train.seed=S` (and the -S given), run one at a time (`dvc queue start`: two trainings on
 two cores only slow each other), then one table of test accuracy, test errors and the
 best validation accuracy: each seed's, and their mean, standard deviation (n-1), min and
-max, read from the experiments' own metrics (`dvc exp show --json`), never from logs. An
-experiment already made under its name (on HEAD or the commits just before it, the newest)
-is read, not run again (--table only reads). Seed
-42 with params.yaml as it is is the committed run: DVC restores it from the run-cache on
-the machine that made it. The experiments stay (`dvc exp show`, `dvc exp remove`).
+max, read from the experiments' own metrics (`dvc exp show --json`), never from logs.
 
-Not a pipeline stage: it runs the pipeline as experiments and reads their results.
+An experiment already made under its name (on HEAD or the commits just before it, the
+newest) is read, not run again; --table only reads. Seed 42 with params.yaml as it is is
+the committed run: DVC restores it from the run-cache on the machine that made it. The
+experiments stay (`dvc exp show`, `dvc exp remove`).
+
+Not a pipeline stage: it runs the pipeline as DVC experiments, never in the workspace, and
+reads their metrics.
 """
 
 import argparse
@@ -62,15 +64,15 @@ def wait(names: set[str]) -> None:
         time.sleep(POLL)
 
 
-def rows(names: dict[int, str], found: dict[str, dict]) -> list[dict[str, float]]:
-    """Each seed's figures from its experiment's metrics."""
+def seed_table(names: dict[int, str], found: dict[str, dict]) -> list[dict[str, float]]:
+    """One line per seed, read from its experiment's metrics."""
     missing = [name for name in names.values() if name not in found]
     if missing:
         raise UserError(f"no experiment {', '.join(missing)} in `dvc exp show`")
-    return [figures(seed, name, found[name]) for seed, name in names.items()]
+    return [seed_line(seed, name, found[name]) for seed, name in names.items()]
 
 
-def figures(seed: int, name: str, data: dict) -> dict[str, float]:
+def seed_line(seed: int, name: str, data: dict) -> dict[str, float]:
     try:
         return {
             "seed": seed,
@@ -116,15 +118,17 @@ def markdown(table: list[dict[str, float]], title: str) -> str:
         "|---" * (len(columns) + 1) + "|",
     ]
     for row in table:
-        lines.append(f"| {row['seed']} | " + " | ".join(shown(c, row[c]) for c in columns) + " |")
+        lines.append(
+            f"| {row['seed']} | " + " | ".join(formatted(c, row[c]) for c in columns) + " |"
+        )
     for label, summary in SUMMARIES.items():
         exact = label in ("min", "max")  # one seed's value; a mean or sd is not a count
-        values = [shown(c, summary([row[c] for row in table]), exact) for c in columns]
+        values = [formatted(c, summary([row[c] for row in table]), exact) for c in columns]
         lines.append(f"| {label} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
 
-def shown(column: str, value: float, exact: bool = True) -> str:
+def formatted(column: str, value: float, exact: bool = True) -> str:
     """Rates as percentages; counts whole, or to a tenth when averaged."""
     if column.endswith("errors"):
         return f"{value:.0f}" if exact else f"{value:.1f}"
@@ -142,12 +146,12 @@ def main() -> None:
         raise UserError("--seeds: give at least two different seeds (a spread needs two)")
     names = {seed: f"{args.name}-seed{seed}" for seed in args.seeds}
     if not args.table:
-        todo = {s: n for s, n in names.items() if n not in experiments.shown()}
+        todo = {s: n for s, n in names.items() if n not in experiments.named()}
         if todo:
             queue(todo, args.overrides)
             wait(set(todo.values()))
-    found = experiments.shown()
-    print(markdown(rows(names, found), f"{args.name}: {changes(names, found)}"))
+    found = experiments.named()
+    print(markdown(seed_table(names, found), f"{args.name}: {changes(names, found)}"))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 The page shows the 28x28 image the model is given (predict's preparation, the same code:
 rowlstm/images.py and rowlstm/digits.py), the ten probabilities after each row as the
-model reads top to bottom (rowlstm/reading.py's `stepwise`), the answer, and the first
+model reads top to bottom (rowlstm/row_by_row.py's `stepwise`), the answer, and the first
 recurrent layer's gates and state at each row (`cell_signals`). Everything it needs is
 served from here: no CDN, no font, nothing from the network, and the page's
 Content-Security-Policy forbids anything else.
@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from rowlstm.dataset import to_sequences
-from rowlstm.digits import NoDigitError, prepare
+from rowlstm.digits import NoDigitError, as_mnist
 from rowlstm.errors import UserError, cli
 from rowlstm.images import decode_image
 from rowlstm.paths import MODEL
+from rowlstm.split_files import to_sequences
 
 PAGE = Path(__file__).with_name("page")
 FILES = {  # everything the page loads: path -> (file, content type)
@@ -57,7 +57,7 @@ class Reader:
 
     def __init__(self, model_path: Path) -> None:
         from rowlstm.model import load_classifier  # Keras: only once the arguments are good
-        from rowlstm.reading import NO_ROW_ANSWER, first_recurrent, reads_in_order, stepwise
+        from rowlstm.row_by_row import NO_ROW_ANSWER, first_recurrent, reads_in_order, stepwise
 
         model = load_classifier(model_path)
         self.in_order = reads_in_order(model)
@@ -71,10 +71,10 @@ class Reader:
         """The prepared image, the answers after each row (None for a bidirectional model,
         with `why`), the answer, and the first recurrent layer's signals (rows x units).
         A broken image, or one with no digit, is a UserError."""
-        from rowlstm.reading import cell_signals
+        from rowlstm.row_by_row import cell_signals
 
         try:
-            digit = prepare(decode_image(io.BytesIO(image), "the image"))
+            digit = as_mnist(decode_image(io.BytesIO(image), "the image"))
         except NoDigitError:
             raise UserError("no digit found: draw one, or drop an image of one") from None
         rows = to_sequences(digit[None])

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from rowlstm.byte_stable import accuracy, save_png
 from rowlstm.idx import NUM_CLASSES
-from rowlstm.results import accuracy, save_png
 
 if TYPE_CHECKING:
     import keras
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def per_row(probabilities: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
     """Accuracy and mean true-digit probability after each row, from (N, rows, 10) answers.
 
-    Accuracy as evaluate computes it (rowlstm/results.py), so the last row equals
+    Accuracy as evaluate computes it (rowlstm/byte_stable.py), so the last row equals
     reports/metrics.json's test accuracy exactly.
     """
     count, rows, _ = probabilities.shape
@@ -74,7 +74,7 @@ def draw_reading(
 
 def _draw_signals(axes: "Axes", layer: "keras.layers.RNN", rows: np.ndarray) -> None:
     """Each gate's mean over the units, and the mean size of the state, after each row."""
-    from rowlstm.reading import cell_signals
+    from rowlstm.row_by_row import cell_signals
 
     for name, values in cell_signals(layer, rows).items():
         size = name in ("c", "h")

@@ -1,7 +1,13 @@
-"""The train stage's loop: build the seeded model, resume from the checkpoint, one epoch at
-a time (each epoch's order and shifts drawn from (seed, epoch) alone), DVCLive logged
-live, early stopping on validation accuracy, then the best epoch's model and a summary.
-stages/train.py says why each of these is as it is."""
+"""The train stage's loop: the seeded model, resumed from its checkpoint, fitted one epoch
+at a time, logged live, stopped early; then the best epoch's model and a summary.
+
+Seeded and deterministic: the same params and data give the same weights, byte for byte.
+Each epoch's shuffle order and augmentation depend only on (train.seed, epoch), drawn in
+numpy (`epoch_images`, `warped`), and every completed epoch is checkpointed
+(rowlstm/train_checkpoint.py), so a killed run resumes where it stopped and still ends with
+the weights of an uninterrupted one. Early stopping keeps the best validation epoch; a loss
+that turns NaN or infinite stops the stage with an error and no model.
+"""
 
 import json
 import math
@@ -13,17 +19,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rowlstm.atomic import staged_file, writing
-from rowlstm.dataset import load_split
-from rowlstm.distribute import Task
 from rowlstm.errors import UserError
 from rowlstm.params import TrainParams
 from rowlstm.paths import TrainPaths
+from rowlstm.split_files import load_split
+from rowlstm.train_distribution import Task
 
 if TYPE_CHECKING:
     import keras
     from dvclive import Live
 
-    from rowlstm.resume import Checkpoint, Progress
+    from rowlstm.train_checkpoint import Checkpoint, Progress
 
 
 def train(
@@ -32,10 +38,11 @@ def train(
     paths: TrainPaths,
     on_epoch: Callable[["keras.Model", float], None] | None,
 ) -> dict[str, list[float]]:
-    """The training stages/train.py's run() describes, as `role`, into paths."""
+    """Train (or resume) as `role`, write the model, logs and summary into paths, and return
+    Keras' metrics per epoch; on_epoch(model, seconds) is called after each epoch."""
     from dvclive import Live
 
-    from rowlstm.resume import Checkpoint, fingerprint
+    from rowlstm.train_checkpoint import Checkpoint, fingerprint
 
     x_train, y_train = load_split(paths.prepared / "train")
     validation = load_split(paths.prepared / "val")
@@ -49,7 +56,7 @@ def train(
     padded = np.pad(x_train, ((0, 0), (margin, margin), (margin, margin))) if margin else x_train
     with writing(paths.logs):  # resume=False: it clears what a killed run left
         live = Live(str(paths.logs), save_dvc_exp=False, dvcyaml=None)
-    for number, logs in enumerate(progress.history, start=1):
+    for number, logs in enumerate(progress.history, start=1):  # a resumed run's epochs
         _log(live, number, logs)
     for epoch in range(len(progress.history), params.epochs):
         if progress.stale_epochs() >= params.patience:
@@ -60,6 +67,8 @@ def train(
         progress.add(logs)
         checkpoint.save(model, progress)
         _log(live, epoch + 1, logs)
+        # Printed, never written: a time in a DVC output would change dvc.lock on every
+        # identical run (make bench measures speed).
         seconds = time.perf_counter() - start
         if on_epoch:
             on_epoch(model, seconds)
@@ -76,9 +85,9 @@ def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Mode
     import keras
     import tensorflow as tf
 
-    from rowlstm.device import device_line
-    from rowlstm.distribute import strategy
     from rowlstm.model import build_model
+    from rowlstm.train_device import device_line
+    from rowlstm.train_distribution import strategy
 
     print(device_line(), flush=True)
     keras.utils.set_random_seed(params.seed)
@@ -101,7 +110,7 @@ def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Mode
 
 def _resume(params: TrainParams, checkpoint: "Checkpoint", model: "keras.Model") -> "Progress":
     """The epochs already done, their weights loaded into model (none for a fresh run)."""
-    from rowlstm.resume import Progress
+    from rowlstm.train_checkpoint import Progress
 
     if params.distribution == "multi_worker":
         # Workers restarted one by one could not agree on where to resume: start over.
@@ -158,7 +167,12 @@ def _stop_if_diverged(logs: dict[str, float], epoch: int, checkpoint: "Checkpoin
 
 
 def _log(live: "Live", number: int, logs: dict[str, float]) -> None:
-    """Epoch `number` (from 1) into DVCLive, under the names its Keras callback would use."""
+    """Epoch `number` into DVCLive, under the names its Keras callback would use.
+
+    After every epoch, where dvc.yaml declares the plots and metric (reports/train), so
+    `dvc exp show`, `dvc plots show` and the VS Code extension see a run as it trains. The
+    step is the epoch's number counted from 1, as training.best_epoch is.
+    """
     from dvclive.utils import standardize_metric_name
 
     with writing(Path(live.dir)):

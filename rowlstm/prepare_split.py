@@ -36,7 +36,7 @@ def stratified_take(labels: np.ndarray, count: int, rng: np.random.Generator) ->
     return np.sort(np.concatenate(picked))
 
 
-def split(labels: np.ndarray, params: PrepareParams) -> tuple[np.ndarray, np.ndarray]:
+def train_val_indices(labels: np.ndarray, params: PrepareParams) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val) of the training set: a stratified val split, then train_limit."""
     if params.val_size >= len(labels):
         raise UserError(

@@ -5,7 +5,7 @@ A training killed mid-epoch (SIGKILL, the OOM killer, a lost machine) resumes on
 a run that was never interrupted. That needs more than Keras' BackupAndRestore keeps: the
 weights and optimizer slots, but also the state of the dropout random generators, the
 early-stopping bookkeeping and the per-epoch history (each epoch's shuffle order is a
-function of the seed and the epoch number, see stages/train.py).
+function of the seed and the epoch number: train_loop.epoch_images).
 
 A checkpoint is only ever resumed by the run that wrote it: its fingerprint covers the
 train params, the bytes of the training data and the library versions, and a checkpoint

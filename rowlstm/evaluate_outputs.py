@@ -1,13 +1,14 @@
 """What the evaluate stage writes beside its metrics: the per-digit scores, and the gallery
-of the mistakes the model was surest about."""
+of the mistakes the model was surest about (a confusion matrix says which digits get mixed
+up, but not why: the pictures usually do)."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rowlstm.byte_stable import save_png
 from rowlstm.idx import NUM_CLASSES
-from rowlstm.results import save_png
 
 GALLERY_SIZE = 16  # 4 x 4 tiles: a picture, not a result, so not a param
 

@@ -1,4 +1,4 @@
-"""Which device trains, in one line: `make device` (python -m rowlstm.device).
+"""Which device the train stage trains on, in one line (`make device` prints it alone).
 
 With the CPU lock on a GPU machine, TensorFlow finds no CUDA libraries and trains on the
 CPU without a word; this line says so, and names the switch (GPU=1, docs/scaling.md). The
@@ -6,8 +6,6 @@ train stage prints the same line before its first epoch.
 """
 
 from pathlib import Path
-
-from rowlstm.errors import cli
 
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the driver sees
 
@@ -30,11 +28,3 @@ def device_line() -> str:
             "CUDA libraries (use the GPU lock: make repro GPU=1)"
         )
     return "training on CPU: TensorFlow sees no GPU"
-
-
-def main() -> None:
-    print(device_line())
-
-
-if __name__ == "__main__":
-    cli(main)

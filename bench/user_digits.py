@@ -1,6 +1,6 @@
 """How well predict reads digits made the way people make them, not as MNIST stores them.
 
-    python -m bench.styles
+    python -m bench.user_digits
 
 Draws the first 1,000 MNIST test digits in several styles of a user's digit (black ink on
 white, large and off centre on a page, a canvas export with a transparent background, a
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from rowlstm.dataset import to_sequences
 from rowlstm.errors import UserError, cli
 from rowlstm.paths import MODEL
+from rowlstm.split_files import to_sequences
 from tools.predict import read_digits
 
 TEST = Path("data/prepared/test")

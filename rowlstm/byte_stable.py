@@ -1,9 +1,9 @@
-"""How the stages' scores and pictures are written, the same way everywhere.
+"""Scores and pictures whose bytes depend on their content alone, the same way everywhere.
 
-Both make outputs byte-stable, so that DVC sees an identical rerun as unchanged: the
-accuracy is computed from counts and rounded to 6 places (reports/rows.csv's last row then
-equals reports/metrics.json's test accuracy exactly), and a PNG has a fixed dpi and no
-"Software" stamp (which names matplotlib's version).
+So DVC sees an identical rerun as unchanged: the accuracy is computed from counts and
+rounded to 6 places (reports/rows.csv's last row then equals reports/metrics.json's test
+accuracy exactly, and CI's judge checks both against the error count), and a PNG has a
+fixed dpi and no "Software" stamp (which names matplotlib's version).
 """
 
 from pathlib import Path
