@@ -66,11 +66,12 @@ PORT ?= 8000
 serve: $(BIN)/dvc
 	@python -m tools.serve --host $(HOST) --port $(PORT)
 
-# README's picture of the drawing page: its browser test (tests/test_serve.py) on the
-# pipeline's model, saved with that model's hash for tests/test_docs.py to check.
+# README's picture of the drawing page, and docs/drawing.md's on a phone: its browser tests
+# (tests/test_page.py) on the pipeline's model, saved with that model's hash for
+# tests/test_docs.py to check.
 screenshot: $(BIN)/dvc
-	python -m pytest -q tests/test_serve.py -k seven_drawn --drawing-model models/model.keras \
-		--screenshot docs/img/drawing-page.png
+	python -m pytest -q tests/test_page.py -k "seven_drawn or phone" \
+		--drawing-model models/model.keras --screenshot docs/img/drawing-page.png
 
 # CI's job summary and BASE's verdict; REPRODUCED=.dvc/tmp/verify judges make verify's rerun
 # too. What the gates check, and why: docs/guarantees.md#the-report-its-gates-and-ci.

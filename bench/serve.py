@@ -7,8 +7,9 @@ digits (the first --digits of data/prepared/test) as PNGs, black on white as a u
 them: first one at a time, which gives each digit's own answer, then --requests in all with
 --in-flight of them open at once. Printed: answers per second, the 50th and 95th percentile
 latency (from sending a request to its last byte), and how many were lost (no answer, or
-not 200) or wrong (an answer other than the same digit's alone). The client runs on the same
-cores as the server, as a classroom's browsers would not: the figures are a floor.
+not 200) or wrong (an answer other than the same digit's alone), and the answers' mean size.
+The client runs on the same cores as the server, as a classroom's browsers would not: the
+figures are a floor.
 """
 
 import argparse
@@ -47,16 +48,19 @@ def bodies(count: int, test: Path = PREPARED / "test") -> list[bytes]:
     return requests
 
 
-def ask(url: str, body: bytes) -> tuple[int | None, float]:
-    """(the digit answered, or None if none came, seconds to the answer's last byte)."""
+def ask(url: str, body: bytes) -> tuple[int | None, float, int]:
+    """(the digit answered, or None if none came, seconds to the answer's last byte, the
+    answer's bytes)."""
     start = time.perf_counter()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    answer = b""
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
-            digit = json.load(response)["digit"]
+            answer = response.read()
+        digit = json.loads(answer)["digit"]
     except (OSError, ValueError, KeyError):
         digit = None
-    return digit, time.perf_counter() - start
+    return digit, time.perf_counter() - start, len(answer)
 
 
 def measure(url: str, requests: list[bytes], total: int, in_flight: int) -> dict[str, float]:
@@ -67,14 +71,14 @@ def measure(url: str, requests: list[bytes], total: int, in_flight: int) -> dict
     with ThreadPoolExecutor(in_flight) as pool:
         results = list(pool.map(lambda i: ask(url, requests[i]), order))
     seconds = time.perf_counter() - start
-    latencies = [latency for _, latency in results]
-    answers = [digit for digit, _ in results]
+    answers, latencies, sizes = zip(*results, strict=True)
     return {
         "answers_per_s": total / seconds,
         "p50_ms": 1000 * float(np.percentile(latencies, 50)),
         "p95_ms": 1000 * float(np.percentile(latencies, 95)),
         "lost": sum(digit is None for digit in answers),
         "wrong": sum(d is not None and d != alone[i] for d, i in zip(answers, order, strict=True)),
+        "answer_kb": float(np.mean(sizes)) / 1000,
     }
 
 
@@ -108,7 +112,8 @@ def main() -> None:
     print(
         f"{args.requests} requests, {args.in_flight} in flight, {args.digits} test digits: "
         f"{result['answers_per_s']:.0f} answers/s, latency p50 {result['p50_ms']:.0f} ms, "
-        f"p95 {result['p95_ms']:.0f} ms; {result['lost']} lost, {result['wrong']} wrong"
+        f"p95 {result['p95_ms']:.0f} ms; {result['lost']} lost, {result['wrong']} wrong; "
+        f"answers of {result['answer_kb']:.0f} kB"
     )
 
 

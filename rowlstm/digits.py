@@ -37,13 +37,20 @@ class NoDigitError(ValueError):
 def as_mnist(pixels: np.ndarray) -> np.ndarray:
     """uint8 28x28 in MNIST's form from uint8 pixels: grey (H, W), RGB (H, W, 3) or RGBA
     (H, W, 4). Raises NoDigitError if there is no ink."""
+    return digit_and_ink(pixels)[0]
+
+
+def digit_and_ink(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """as_mnist's digit, and the ink it was made from: (H, W) in [0, 1] where the image
+    had it. The 28x28 digit is always centred and full size; the drawing page asks the
+    ink what the digit no longer tells (`touches_edge`, `ink_size`)."""
     grey = to_grey(flatten_alpha(pixels))
     inverted = is_dark_on_light(grey)
     ink = stretch(1 - grey if inverted else grey)
     check_ink(ink)
     if grey.shape == (SIDE, SIDE) and not inverted:
-        return to_uint8(grey)
-    return to_uint8(place_by_centre_of_mass(fit_box(crop(ink))))
+        return to_uint8(grey), ink
+    return to_uint8(place_by_centre_of_mass(fit_box(crop(ink)))), ink
 
 
 def flatten_alpha(pixels: np.ndarray) -> np.ndarray:
@@ -136,6 +143,21 @@ def crop(ink: np.ndarray) -> np.ndarray:
     top, bottom = extent(ink.sum(axis=1))
     left, right = extent(ink.sum(axis=0))
     return ink[top:bottom, left:right]
+
+
+def ink_size(ink: np.ndarray) -> float:
+    """The longer side of the ink's bounding box (crop's) over the image's shorter side:
+    how large the marks were drawn, which scaling them into the 20x20 box hides. A dot
+    and a dash come out of it as large as a digit."""
+    height, width = crop(ink).shape
+    return max(height, width) / min(ink.shape)
+
+
+def touches_edge(ink: np.ndarray) -> bool:
+    """Whether strokes reach the image's border (its outer 1/28, one pixel at MNIST's
+    scale): a digit cut off by the edge of a drawing pad or a photo is prepared, centred
+    and read as if it were whole."""
+    return bool(border(touching(ink >= 0.5)).any())
 
 
 def extent(profile: np.ndarray) -> tuple[int, int]:

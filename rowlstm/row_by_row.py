@@ -62,7 +62,9 @@ def first_recurrent(model: keras.Model) -> keras.layers.RNN:
 
 
 def cell_signals(layer: keras.layers.RNN, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The cell's state and gates at each row of one image, each (rows, units), float32.
+    """The cell's state and gates at each row, float32: of one image (rows, pixels), each
+    (rows, units); of a batch (N, rows, pixels), each (N, rows, units), one matmul a row
+    for the whole batch (the drawing page reads many images at once).
 
     LSTM: input, forget and output gates, cell state c and output h; GRU (reset_after):
     update and reset gates and h; SimpleRNN: h. Computed from the layer's weights.
@@ -72,14 +74,15 @@ def cell_signals(layer: keras.layers.RNN, rows: np.ndarray) -> dict[str, np.ndar
     equations = next((f for cls, f in cells.items() if isinstance(layer, cls)), None)
     if equations is None:
         raise UserError(f"no cell equations for {type(layer).__name__}")
-    h = c = np.zeros(layer.cell.units, np.float32)
+    sequences = rows.astype(np.float32)
+    h = c = np.zeros((*sequences.shape[:-2], layer.cell.units), np.float32)
     signals: dict[str, list[np.ndarray]] = {}
-    for row in rows.astype(np.float32):
-        now = equations(row, h, c, *weights)
+    for step in range(sequences.shape[-2]):
+        now = equations(sequences[..., step, :], h, c, *weights)
         h, c = now["h"], now.get("c", c)
         for name, value in now.items():
             signals.setdefault(name, []).append(value)
-    return {name: np.stack(values) for name, values in signals.items()}
+    return {name: np.stack(values, axis=-2) for name, values in signals.items()}
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -88,7 +91,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _lstm(x: Array, h: Array, c: Array, kernel: Array, recurrent: Array, bias: Array) -> Signals:
     z = x @ kernel + h @ recurrent + bias
-    i, f, g, o = np.split(z, 4)  # Keras' order: input, forget, cell candidate, output
+    i, f, g, o = np.split(z, 4, axis=-1)  # Keras' order: input, forget, cell candidate, output
     i, f, o = _sigmoid(i), _sigmoid(f), _sigmoid(o)
     c = f * c + i * np.tanh(g)
     return {"input gate": i, "forget gate": f, "output gate": o, "c": c, "h": o * np.tanh(c)}
@@ -97,8 +100,8 @@ def _lstm(x: Array, h: Array, c: Array, kernel: Array, recurrent: Array, bias: A
 def _gru(x: Array, h: Array, c: Array, kernel: Array, recurrent: Array, bias: Array) -> Signals:
     # reset_after=True (Keras' default): separate input and recurrent biases, and the reset
     # gate scales the recurrent candidate after its matmul.
-    xz, xr, xh = np.split(x @ kernel + bias[0], 3)
-    hz, hr, hh = np.split(h @ recurrent + bias[1], 3)
+    xz, xr, xh = np.split(x @ kernel + bias[0], 3, axis=-1)
+    hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=-1)
     update, reset = _sigmoid(xz + hz), _sigmoid(xr + hr)
     candidate = np.tanh(xh + reset * hh)
     return {"update gate": update, "reset gate": reset, "h": update * h + (1 - update) * candidate}

@@ -69,7 +69,7 @@ def restore(repo: Path) -> Iterator[Path]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """`make screenshot`'s: the browser test of the drawing page (tests/test_serve.py) on
+    """`make screenshot`'s: the browser test of the drawing page (tests/test_page.py) on
     the pipeline's own model, saving what it shows."""
     parser.addoption("--drawing-model", type=Path, help="the model the drawing page serves")
     parser.addoption("--screenshot", type=Path, help="save the drawing page here")

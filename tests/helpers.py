@@ -6,18 +6,24 @@ No pytest here: tests/test_reproducibility.py imports this module in a plain sub
 """
 
 import ast
+import contextlib
 import dataclasses
 import functools
 import gzip
 import hashlib
+import io
 import json
 import os
+import re
 import struct
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from rowlstm.idx import UBYTE
 from rowlstm.params import EvaluateParams, Params, PrepareParams, TrainParams, load_params
@@ -236,3 +242,42 @@ def third_party_imports(files: set[str], root: Path = ROOT) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 names.add(node.module.split(".")[0])
     return names - set(sys.stdlib_module_names) - set(PACKAGES)
+
+
+# The drawing page's server (tools/serve.py), as tests/test_serve.py and tests/test_page.py
+# start it.
+
+LSTM_SIGNALS = ["input gate", "forget gate", "output gate", "c", "h"]
+BROKEN_PNG = b"\x89PNG\r\n\x1a\nnot the rest of a PNG"
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def start(model: Path, port: int = 0, where: Path = ROOT) -> subprocess.Popen:
+    """`python -m tools.serve` in the folder where (its examples come from the data there)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.serve", "--model", str(model), "--port", str(port)],
+        cwd=where,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def served(model: Path, where: Path = ROOT) -> Iterator[str]:
+    """`python -m tools.serve` (as `make serve` runs it) on a free port; the URL it prints."""
+    server = start(model, where=where)
+    try:
+        line = server.stdout.readline()
+        found = re.fullmatch(r"Serving the drawing page at (http://127.0.0.1:\d+/) .*\n", line)
+        assert found, line + server.stderr.read()
+        yield found[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

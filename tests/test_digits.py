@@ -13,12 +13,15 @@ from rowlstm.digits import (
     as_mnist,
     check_ink,
     crop,
+    digit_and_ink,
     fit_box,
     flatten_alpha,
+    ink_size,
     is_dark_on_light,
     place_by_centre_of_mass,
     stretch,
     to_grey,
+    touches_edge,
 )
 from tests.helpers import FOUR, ONE, SEVEN, ZERO, drawn_digit, synthetic_digits
 from tools.predict import read_digits
@@ -177,6 +180,29 @@ def test_an_image_with_no_ink_is_no_digit_found(name: str) -> None:
 
 def test_the_no_ink_check_passes_strokes() -> None:
     check_ink(stretch(drawn_digit(ONE, side=28) / 255))  # a thin "1" in 28x28 is a digit
+
+
+def test_the_ink_is_where_the_image_had_it_and_the_digit_is_as_mnist_s() -> None:
+    page = 255 - drawn_digit(SEVEN)  # black on white
+    digit, ink = digit_and_ink(page)
+    assert np.array_equal(digit, as_mnist(page))
+    assert ink.shape == page.shape and ink[page == 255].max() == 0 and ink[page == 0].min() == 1
+
+
+def test_the_ink_s_size_is_its_box_over_the_image_s_shorter_side() -> None:
+    image = np.zeros((200, 300), np.uint8)
+    image[50:90, 100:200] = 255  # 40 x 100 pixels of ink
+    assert ink_size(digit_and_ink(image)[1]) == 100 / 200
+    image[195, 10] = 255  # a speck apart from the strokes widens nothing (crop's rule)
+    assert ink_size(digit_and_ink(image)[1]) == 100 / 200
+
+
+@pytest.mark.parametrize(("left", "touches"), [(0, True), (6, True), (7, False), (40, False)])
+def test_ink_touches_the_edge_within_the_border_s_28th(left: int, touches: bool) -> None:
+    image = np.zeros((200, 300), np.uint8)  # the border: 200 // 28 = 7 pixels wide
+    image[50:150, left : left + 30] = 255
+    assert touches_edge(digit_and_ink(image)[1]) is touches
+    assert touches_edge(digit_and_ink(255 - image)[1]) is touches  # dark ink alike
 
 
 def test_an_image_in_mnist_s_form_goes_in_byte_for_byte() -> None:

@@ -49,6 +49,19 @@ def test_the_cell_equations_give_keras_own_h_and_c(cell: str) -> None:
     assert all(values.shape == (28, 8) for values in signals.values())
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
+def test_a_batch_s_signals_are_each_image_s_own(cell: str) -> None:
+    layer = first_recurrent(
+        with_random_weights(build_model(tiny_train(cell=cell, units=8), steps_per_epoch=1))
+    )
+    images = RNG.random((3, 28, 28)).astype(np.float32)
+    batch = cell_signals(layer, images)
+    for index, image in enumerate(images):
+        for name, values in cell_signals(layer, image).items():
+            assert batch[name].shape == (3, 28, 8)
+            np.testing.assert_allclose(batch[name][index], values, atol=1e-6)
+
+
 def test_stepwise_answers_after_every_row_and_the_last_is_the_model_s() -> None:
     model = with_random_weights(build_model(tiny_train(units=8, layers=2), steps_per_epoch=1))
     images = RNG.random((5, 28, 28)).astype(np.float32)
