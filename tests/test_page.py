@@ -275,7 +275,16 @@ def test_an_unsure_answer_says_so_and_names_the_runner_up(
     assert page.locator("#announce").text_content().startswith("Not sure. The answer is ")
 
 
-def test_a_dash_is_no_digit_and_a_broken_file_is_one_line(page: object) -> None:
+def test_a_tap_or_a_dash_is_no_digit_and_a_broken_file_is_one_line(page: object) -> None:
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + 200, box["y"] + 200)  # a tap leaves a dot: no digit either
+    page.wait_for_selector("body[data-state=error]")
+    dot = page.evaluate(
+        """() => Array.from(document.getElementById("pad").getContext("2d")
+               .getImageData(200, 200, 1, 1).data)"""
+    )
+    assert dot[:3] == [0, 0, 0]
+    page.keyboard.press("Escape")
     draw(page, DASH)
     page.wait_for_selector("body[data-state=error]")
     assert page.locator("#error").text_content().startswith("no digit found")
@@ -374,3 +383,22 @@ def test_an_example_is_read_as_it_is_and_a_busy_server_is_asked_again(
     assert len(calls) == 2  # the 503, then the answer
     assert np.array_equal(seen(page), mnist_digit(mnist, 3))
     assert examples.nth(3).get_attribute("aria-label") == "example: the first 3 of the test split"
+
+
+def test_a_huge_picture_is_sent_as_shown_and_the_pen_shows_on_a_dark_one(
+    page: object, mnist: dict
+) -> None:
+    from PIL import Image, ImageDraw
+
+    huge = Image.new("L", (5000, 5000), 255)  # over the server's 4096x4096: the page fits it
+    corners = [(x * 5000 / 280, y * 5000 / 280) for x, y in SEVEN[0]]
+    ImageDraw.Draw(huge).line(corners, fill=0, width=360, joint="curve")
+    read_by_drop(page, "huge.png", np.asarray(huge))
+    assert page.locator("#answer").text_content() == "7"
+    read_by_drop(page, "three.png", mnist_digit(mnist, 3))  # white on black
+    draw(page, [[(10, 10), (60, 10)]])  # across the black corner
+    pad = page.evaluate(
+        """() => Array.from(document.getElementById("pad").getContext("2d")
+               .getImageData(35, 10, 1, 1).data)"""
+    )
+    assert pad[:3] == [255, 255, 255]
