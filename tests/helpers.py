@@ -6,6 +6,7 @@ No pytest here: tests/test_reproducibility.py imports this module in a plain sub
 """
 
 import ast
+import base64
 import contextlib
 import dataclasses
 import functools
@@ -19,6 +20,8 @@ import struct
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -281,3 +284,33 @@ def served(model: Path, where: Path = ROOT) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def read_json(body: object) -> bytes:
+    return json.dumps(body).encode()
+
+
+def image_body(image: bytes) -> bytes:
+    return read_json({"image": "data:image/png;base64," + base64.b64encode(image).decode()})
+
+
+def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
+    request = urllib.request.Request(url, body, {"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def answer_of(url: str, image: bytes, blank: list[int] | None = None) -> dict:
+    """The server's 200 answer for this PNG, with these rows blanked."""
+    request = {"image": base64.b64encode(image).decode()}
+    status, answer = post(url + "/read", read_json(request | ({"blank": blank} if blank else {})))
+    assert status == 200, answer
+    return answer
+
+
+def pixels_of(encoded: str, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """uint8 values sent as base64, row-major."""
+    return np.frombuffer(base64.b64decode(encoded, validate=True), np.uint8).reshape(shape)

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from tests.helpers import (
     NO_REAL_MNIST,
     ROOT,
     SEVEN,
+    answer_of,
+    pixels_of,
     png,
     real_mnist,
     real_mnist_model,
@@ -129,18 +130,6 @@ def mnist_digit(mnist: dict, label: int, nth: int = 0) -> np.ndarray:
     return np.rint(mnist["x"][index] * 255).astype(np.uint8)
 
 
-def post_png(site: str, pixels: np.ndarray) -> dict:
-    """The server's answer to these pixels, asked without the page."""
-    body = json.dumps({"image": base64.b64encode(png(pixels)).decode()}).encode()
-    request = urllib.request.Request(site + "read", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
-
-
-def decoded(image: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(image), np.uint8).reshape(28, 28)
-
-
 def seen(page: object) -> np.ndarray:
     """The 28x28 image the page shows as the model's input."""
     values = page.evaluate(
@@ -244,9 +233,9 @@ def test_a_row_blanked_reads_as_predict_reads_the_image_without_it(
     page.wait_for_selector("body[data-state=read]")
     blanked = response.value.json()
     assert blanked["blanked"] == [row]
-    without = decoded(answer["image"]).copy()
+    without = pixels_of(answer["image"]).copy()
     without[row] = 0
-    assert np.array_equal(decoded(blanked["image"]), without) and np.array_equal(
+    assert np.array_equal(pixels_of(blanked["image"]), without) and np.array_equal(
         seen(page), without
     )
     image = tmp_path / "without.png"
@@ -257,7 +246,7 @@ def test_a_row_blanked_reads_as_predict_reads_the_image_without_it(
     assert abs(blanked["probabilities"][answer["digit"]] - answer["influence"][row]) <= 1e-4
     page.click("#restore")
     page.wait_for_selector("body[data-state=read]")
-    assert np.array_equal(seen(page), decoded(answer["image"]))
+    assert np.array_equal(seen(page), pixels_of(answer["image"]))
 
 
 def test_an_unsure_answer_says_so_and_names_the_runner_up(
@@ -265,7 +254,7 @@ def test_an_unsure_answer_says_so_and_names_the_runner_up(
 ) -> None:
     four, nine = mnist_digit(mnist, 4).astype(float), mnist_digit(mnist, 9).astype(float)
     blends = [np.rint((1 - a) * four + a * nine).astype(np.uint8) for a in np.linspace(0, 1, 21)]
-    unsure = next(b for b in blends if not post_png(site, b)["sure"])
+    unsure = next(b for b in blends if not answer_of(site.rstrip("/"), png(b))["sure"])
     answer = read_by_drop(page, "blend.png", unsure)
     notes = page.locator("#notes").text_content()
     assert f"not sure: it may be a{'n' * (answer['runner_up'] == 8)} {answer['runner_up']}" in notes

@@ -25,8 +25,13 @@ from tests.helpers import (
     BROKEN_PNG,
     LSTM_SIGNALS,
     SEVEN,
+    answer_of,
     drawn_digit,
+    image_body,
+    pixels_of,
     png,
+    post,
+    read_json,
     served,
     start,
     synthetic_digits,
@@ -74,36 +79,6 @@ def serving(model: Path | None, test: Path = NO_EXAMPLES) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def read_json(body: object) -> bytes:
-    return json.dumps(body).encode()
-
-
-def image_body(image: bytes) -> bytes:
-    return read_json({"image": "data:image/png;base64," + base64.b64encode(image).decode()})
-
-
-def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
-    request = urllib.request.Request(url, body, {"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
-def answer_of(url: str, image: bytes, blank: list[int] | None = None) -> dict:
-    """The server's 200 answer for this PNG, with these rows blanked."""
-    request = {"image": base64.b64encode(image).decode()}
-    status, answer = post(url + "/read", read_json(request | ({"blank": blank} if blank else {})))
-    assert status == 200, answer
-    return answer
-
-
-def pixels_of(encoded: str, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
-    """uint8 values sent as base64, row-major."""
-    return np.frombuffer(base64.b64decode(encoded, validate=True), np.uint8).reshape(shape)
 
 
 def raw_request(url: str, head: bytes) -> tuple[int, dict]:
