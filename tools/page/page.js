@@ -11,6 +11,7 @@ const RETRIES = 3; // a 503 (the server is busy) is retried after its Retry-Afte
 const BIG_FILE = 2_500_000; // bytes: a larger file is sent as the page shows it, fitted...
 const BIG_PICTURE = 4096 * 4096; // ...and so is a picture of more pixels than the server takes
 const SENT_SIDE = 1024; // px: the longest side of that fitted copy
+const BLUE = getComputedStyle(document.documentElement).getPropertyValue("--blue").trim();
 
 const pad = $("pad");
 const pen = pad.getContext("2d", { willReadFrequently: true });
@@ -374,7 +375,7 @@ function drawInfluence(answer) {
   drops.forEach((drop, row) => {
     context.fillStyle = "#eee";
     context.fillRect(0, row * h + 1, canvas.width, h - 2);
-    context.fillStyle = `rgb(${getComputedStyle(document.body).getPropertyValue("--blue")})`;
+    context.fillStyle = `rgb(${BLUE})`;
     context.fillRect(0, row * h + 1, largest > 0 ? drop / largest * canvas.width : 0, h - 2);
   });
   $("largest").textContent = largest.toFixed(largest < 0.01 ? 4 : 2);
@@ -397,7 +398,7 @@ function drawRows(rows, why) {
     cell(line, index + 1, "row");
     for (const p of probabilities) {
       const shade = cell(line, p >= 0.005 ? Math.round(100 * p) : "", "p");
-      shade.style.background = `rgba(31, 95, 191, ${0.8 * p})`; // black text stays readable
+      shade.style.background = `rgba(${BLUE}, ${0.8 * p})`; // black text stays readable
     }
     cell(line, guess, "guess");
   });
