@@ -29,6 +29,8 @@ PEER_SETTINGS = {
     "lr_schedule": "constant",
     "warmup_epochs": 0,
     "clipnorm": 0.0,
+    "label_smoothing": 0.0,
+    "ema_momentum": 0.0,
     "augment_shift": 0,
     "augment_rotate": 0.0,
     "augment_scale": 0.0,

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from rowlstm.atomic import staged_file
 from rowlstm.errors import UserError, one_line
@@ -54,15 +55,35 @@ def build_model(params: TrainParams, steps_per_epoch: int) -> keras.Model:
     }
     if params.clipnorm:
         config["clipnorm"] = params.clipnorm
+    if params.ema_momentum:
+        # The moving average of the weights, updated after every step, is an optimizer
+        # variable: checkpointed and resumed with the rest (train_loop.averaged_weights).
+        config |= {"use_ema": True, "ema_momentum": params.ema_momentum}
     optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": config})
     model.compile(
         jit_compile=params.jit_compile,
         optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
+        loss=_loss(params.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=STEPS_PER_EXECUTION if params.distribution == "none" else 1,
     )
     return model
+
+
+def _loss(label_smoothing: float) -> str | keras.losses.Loss:
+    """Cross-entropy on the digits' labels; with label smoothing, on targets one-hot encoded
+    (training_targets): Keras' sparse loss has no smoothing."""
+    if not label_smoothing:
+        return "sparse_categorical_crossentropy"
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+def training_targets(labels: np.ndarray, params: TrainParams) -> np.ndarray:
+    """What the compiled loss takes for these labels: the labels, or one-hot rows when
+    train.label_smoothing is on."""
+    if not params.label_smoothing:
+        return labels
+    return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
 
 
 def learning_rate(

@@ -59,6 +59,8 @@ class TrainParams:
     lr_schedule: str = _allowed(choices=("constant", "cosine"))
     warmup_epochs: int = _allowed(min=0)
     clipnorm: float = _allowed(min=0)
+    label_smoothing: float = _allowed(min=0, max=0.5)
+    ema_momentum: float = _allowed(min=0, max=0.9999)
     augment_shift: int = _allowed(min=0, max=4)
     augment_rotate: float = _allowed(min=0, max=45)
     augment_scale: float = _allowed(min=0, max=0.5)

@@ -9,10 +9,11 @@ the weights of an uninterrupted one. Early stopping keeps the best validation ep
 that turns NaN or infinite stops the stage with an error and no model.
 """
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,7 +72,8 @@ def train(
         # identical run (make bench measures speed).
         seconds = time.perf_counter() - start
         if on_epoch:
-            on_epoch(model, seconds)
+            with averaged_weights(model):  # the weights the stage would keep
+                on_epoch(model, seconds)
         scores = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
         print(f"epoch {epoch + 1}/{params.epochs}: {scores} ({seconds:.1f} s)", flush=True)
     with writing(paths.logs):
@@ -99,6 +101,11 @@ def _build(params: TrainParams, role: Task, steps_per_epoch: int) -> "keras.Mode
     with replicas.scope():
         model = build_model(params, steps_per_epoch=steps_per_epoch)
         model.optimizer.build(model.trainable_variables)
+    if params.ema_momentum:
+        # Keras' fit() ends by copying the weights' moving average into the model. This
+        # loop calls fit() once an epoch and goes on training the weights themselves: the
+        # average is put in only to validate and to save (averaged_weights).
+        model.optimizer.finalize_variable_values = lambda variables: None
     if params.distribution != "none":
         print(
             f"{params.distribution}: {replicas.num_replicas_in_sync} replica(s); this is "
@@ -136,16 +143,20 @@ def _fit_epoch(
     """
     import keras
 
+    from rowlstm.model import training_targets
+
     padded, labels = train
     rng = np.random.default_rng([params.seed, epoch])
     order = rng.permutation(len(labels))
     images = epoch_images(padded, order, params.augment_shift, rng)
     if params.augment_rotate or params.augment_scale:
         images = warped(images, params.augment_rotate, params.augment_scale, rng)
+    val_images, val_targets = validation[0], training_targets(validation[1], params)
     fitted = model.fit(
         images,
-        labels[order],
-        validation_data=validation,
+        training_targets(labels[order], params),
+        # With a moving average, validation scores the average, after fit (below).
+        validation_data=None if params.ema_momentum else (val_images, val_targets),
         batch_size=params.batch_size,
         epochs=epoch + 1,
         initial_epoch=epoch,
@@ -153,7 +164,36 @@ def _fit_epoch(
         callbacks=[keras.callbacks.TerminateOnNaN()],
         verbose=0,
     )
-    return {name: float(values[-1]) for name, values in fitted.history.items()}
+    logs = {name: float(values[-1]) for name, values in fitted.history.items()}
+    if params.ema_momentum:
+        with averaged_weights(model):
+            scores = model.evaluate(
+                val_images, val_targets, batch_size=params.batch_size, verbose=0, return_dict=True
+            )
+        logs |= {f"val_{name}": float(value) for name, value in scores.items()}
+    return logs
+
+
+@contextlib.contextmanager
+def averaged_weights(model: "keras.Model") -> Iterator[None]:
+    """The optimizer's moving average of the weights in the model for the block; then the
+    weights themselves again, bit for bit. As it is without train.ema_momentum.
+
+    Keras' SwapEMAWeights callback swaps by additions, which round; this copies.
+    """
+    if not model.optimizer.use_ema:
+        yield
+        return
+    averages = model.optimizer._model_variables_moving_average  # as SwapEMAWeights reads it
+    variables = model.trainable_variables  # the optimizer was built on them, in this order
+    weights = [variable.numpy() for variable in variables]
+    for variable, average in zip(variables, averages, strict=True):
+        variable.assign(average)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, weights, strict=True):
+            variable.assign(value)
 
 
 def _stop_if_diverged(logs: dict[str, float], epoch: int, checkpoint: "Checkpoint") -> None:
@@ -191,7 +231,8 @@ def _write_outputs(
     from rowlstm.model import save_model
 
     checkpoint.load_best(model, progress)
-    save_model(model, paths.model)
+    with averaged_weights(model):
+        save_model(model, paths.model)
     # Root key "training", not "train": a metric named like a params key (train.epochs)
     # makes `dvc exp show` prefix both columns with their file names.
     summary = {

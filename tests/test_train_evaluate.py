@@ -51,6 +51,20 @@ def test_early_stopping_restores_the_best_validation_epoch(prepared) -> None:
     assert accuracy == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
 
 
+def test_a_moving_average_is_what_validation_scores_and_the_stage_keeps(prepared) -> None:
+    history = train_into(tiny_train(**AVERAGED, epochs=3), prepared, "averaged")
+    saved = keras.saving.load_model(train_paths(prepared, "averaged").model)
+    x, y = load_split(prepared / "data/prepared/val")
+    accuracy = (saved.predict(x, verbose=0).argmax(1) == y).mean()
+    assert accuracy == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
+    averages = saved.optimizer._model_variables_moving_average
+    for weight, average in zip(saved.trainable_variables, averages, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), average.numpy())
+    # Smoothing holds the training loss above a plain run's: the targets are never 0 or 1.
+    plain = train_into(tiny_train(epochs=3), prepared, "not-averaged")
+    assert min(history["loss"]) > min(plain["loss"])
+
+
 def test_evaluate_writes_metrics_table_and_confusion_rows(prepared) -> None:
     train_tiny(prepared, "e")
     out = prepared / "evaluated"  # its reports go into out/reports, as in the pipeline
@@ -89,9 +103,18 @@ def test_per_class_scores_on_a_hand_checked_example() -> None:
     assert table["errors"].tolist()[:3] == [1, 0, 1]
 
 
+# The weights' moving average and label smoothing: validated, saved and resumed like the rest.
+AVERAGED = {"ema_momentum": 0.9, "label_smoothing": 0.1}
+
+
+@pytest.mark.parametrize("changes", [{}, AVERAGED], ids=["plain", "averaged"])
 def test_an_interrupted_training_resumes_to_the_same_weights(
-    prepared, reference, monkeypatch
+    prepared, reference, monkeypatch, changes
 ) -> None:
+    name = "cut-" + "-".join(changes)
+    if changes:
+        reference = train_into(tiny_train(**changes), prepared, "whole-averaged")
+    whole = train_paths(prepared, "whole-averaged" if changes else "reference")
     saves = []
     original = Checkpoint.save
 
@@ -103,15 +126,14 @@ def test_an_interrupted_training_resumes_to_the_same_weights(
 
     monkeypatch.setattr(Checkpoint, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_tiny(prepared, "cut")
-    cut = train_paths(prepared, "cut")
+        train_into(tiny_train(**changes), prepared, name)
+    cut = train_paths(prepared, name)
     assert not cut.model.exists()
     live = pd.read_csv(cut.logs / ACCURACY_LOG, sep="\t")
     assert live["step"].tolist() == [1, 2]  # logged as it trained; killed before logging 3
     assert (cut.checkpoint / "state.json").exists()
     monkeypatch.setattr(Checkpoint, "save", original)
-    resumed = train_tiny(prepared, "cut")
-    whole = train_paths(prepared, "reference")
+    resumed = train_into(tiny_train(**changes), prepared, name)
     assert cut.model.read_bytes() == whole.model.read_bytes()
     for log in (ACCURACY_LOG, "plots/metrics/train/loss.tsv"):
         assert (cut.logs / log).read_text() == (whole.logs / log).read_text()
