@@ -37,12 +37,22 @@ check: lint
 	python -m pytest -n $(PYTEST_WORKERS) --dist load -m "not slow"
 
 # The peer script against our train stage on the real MNIST (see bench/run.py); QUICK=1 for
-# a 2-epoch smoke run; SAVE=file.json keeps each epoch's seconds and test accuracy.
+# a 2-epoch smoke run; SAVE=file.json keeps each epoch's seconds and test accuracy; TORCH=1
+# adds the plain PyTorch script (bench/peer_torch.py), run in .venv-torch (built below).
 # Uses $$MNIST_MIRROR, or ../shared/mnist where it exists.
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/mnist))
-bench: $(BIN)/dvc
+TORCH_BIN := .venv-torch/bin
+bench: $(BIN)/dvc $(if $(TORCH),$(TORCH_BIN)/torchrun)
 	dvc repro prepare
-	python -m bench.run $(if $(QUICK),--quick) $(if $(SAVE),--save $(SAVE))
+	python -m bench.run $(if $(QUICK),--quick) $(if $(SAVE),--save $(SAVE)) $(if $(TORCH),--torch)
+
+# The PyTorch peer's own environment, built only for TORCH=1: requirements-torch.lock (CPU
+# torch and numpy, no TensorFlow, no DVC), so that the main lock carries no PyTorch.
+$(TORCH_BIN)/torchrun: requirements-torch.lock
+	$(PYTHON) -m venv .venv-torch
+	$(TORCH_BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--require-hashes --no-deps -r requirements-torch.lock
+	touch $@
 
 # Accuracy as a distribution (tools/seeds.py): one experiment per seed through DVC's queue,
 # one at a time, then each seed's test and best validation accuracy and their mean, sd,
@@ -123,9 +133,12 @@ format: $(BIN)/dvc
 	ruff check --fix .
 
 # Re-pin the whole dependency tree after editing requirements.in (needs uv: pip install uv);
-# the GPU lock keeps every pin of the CPU lock and adds the CUDA wheels.
+# the GPU lock keeps every pin of the CPU lock and adds the CUDA wheels; the PyTorch peer's
+# lock (TORCH=1) takes numpy's pin from it, and CPU torch from PyTorch's own wheel page.
 LOCK_FLAGS := --generate-hashes --python-version 3.11
 lock:
 	uv pip compile $(LOCK_FLAGS) requirements.in -o requirements.lock
 	uv pip compile $(LOCK_FLAGS) --python-platform x86_64-unknown-linux-gnu \
 		requirements-gpu.in -c requirements.lock -o requirements-gpu.lock
+	uv pip compile $(LOCK_FLAGS) --python-platform x86_64-unknown-linux-gnu --emit-find-links \
+		requirements-torch.in -c requirements.lock -o requirements-torch.lock

@@ -1,11 +1,14 @@
 """make bench's machinery: workers take turns, the FLOP count and the floor's matmul chains
 are read off the model, ours at the peer's settings is checked against the peer's model, and
-the quick bench prints its table.
+the quick bench prints its table; the plain PyTorch script (make bench TORCH=1) has its own
+hash-pinned environment, joins the turns and gets its rows and bar.
 """
 
+import ast
 import dataclasses
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -21,15 +24,16 @@ from bench.architecture import peer_model_differences
 from bench.floor import chain, recurrent_chains
 from bench.flops import flops_per_epoch
 from bench.interleave import TURNS, interleaved, pass_turn, take_turn
+from bench.lstm_flops import lstm_classifier_flops
 from bench.report import ratios, table
-from bench.run import check_same_model
+from bench.run import TORCH_PYTHON, bench, check_same_model
 from bench.settings import PEER_SETTINGS, at_peer_settings
 from rowlstm.errors import UserError
 from rowlstm.model import build_model
 from rowlstm.params import PrepareParams, TrainParams, load_params
 from rowlstm.paths import PreparePaths
 from stages.prepare import run as prepare
-from tests.helpers import ROOT, write_mirror
+from tests.helpers import ROOT, imported_files, third_party_imports, write_mirror
 
 FAKE = """
 import json, sys, time
@@ -261,17 +265,19 @@ def test_the_bench_stops_with_one_line_when_the_models_differ(monkeypatch) -> No
     ]
 
 
-def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
-    def run(seconds: list[float], accuracy: list[float], floor: float) -> dict:
-        return {
-            "seconds": seconds,
-            "accuracy": accuracy,
-            "final": accuracy[-1],
-            "flops": 1.2e12,
-            "samples": 60_000,
-            "floor": floor,
-        }
+def run(seconds: list[float], accuracy: list[float], floor: float | None = 6.0) -> dict:
+    """A worker's result as the report reads it."""
+    return {
+        "seconds": seconds,
+        "accuracy": accuracy,
+        "final": accuracy[-1],
+        "flops": 1.2e12,
+        "samples": 60_000,
+        "floor": floor,
+    }
 
+
+def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
     runs = {
         "peer": run([10.0, 30.0, 12.0], [0.9, 0.98, 0.985], 6.0),
         "ours-peer": run([8.0, 8.0, 8.0], [0.9, 0.98, 0.99], 6.0),
@@ -303,6 +309,163 @@ def test_the_table_and_ratios_read_medians_and_the_time_to_99() -> None:
         "ours (params.yaml): time to the peer's final test accuracy (98.50%) / peer's "
         "training time: 1.00 (bar <= 0.3: MISSED)",
     ]
+
+
+def test_the_pytorch_script_gets_its_row_and_its_bar() -> None:
+    runs = {
+        "peer": run([10.0, 30.0, 12.0], [0.9, 0.98, 0.985]),
+        "peer-torch": run([5.0, 6.0, 7.0], [0.95, 0.97, 0.98], floor=None),
+        "ours-peer": run([8.0, 8.0, 8.0], [0.9, 0.98, 0.99]),
+        "ours": run([6.0, 6.0], [0.991, 0.995], 4.0),
+    }
+    assert table(runs, peak=200.0).splitlines()[3] == (
+        "| peer: plain PyTorch script | 3 | 6.00 | n/a | n/a | 10,000 | 200 | 100% | 98.00% "
+        "| not reached | 18 s |"
+    )
+    assert ratios(runs)[-2:] == [
+        "ours at the peer's settings, speed against the PyTorch script (its median s/epoch / "
+        "ours): 0.75 (reported, no bar)",
+        "ours (params.yaml): time to the PyTorch script's final test accuracy (98.00%) / "
+        "PyTorch script's training time: 0.33 (bar < 1: met)",
+    ]
+    # A script that ends above ours' first epoch: ours takes 12 s to its 3 s.
+    fast = {**runs, "peer-torch": run([1.0, 1.0, 1.0], [0.95, 0.97, 0.993], floor=None)}
+    assert ratios(fast)[-1] == (
+        "ours (params.yaml): time to the PyTorch script's final test accuracy (99.30%) / "
+        "PyTorch script's training time: 4.00 (bar < 1: MISSED)"
+    )
+    beyond = {**runs, "peer-torch": run([5.0], [0.999], floor=None)}
+    assert ratios(beyond)[-1].endswith("training time: never reached (bar < 1: MISSED)")
+    without = {key: value for key, value in runs.items() if key != "peer-torch"}
+    assert "PyTorch" not in "\n".join([table(without, 200.0), *ratios(without)])
+
+
+@pytest.fixture
+def bench_folder(tmp_path, monkeypatch) -> dict[str, list[str]]:
+    """A folder to run bench() in, every worker faked: the commands it was given, by name."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    (tmp_path / "data/prepared/train").mkdir(parents=True)
+    (tmp_path / "data/prepared/train/x.npy").touch()
+    commands: dict[str, list[str]] = {}
+
+    def workers(given: dict[str, list[str]]) -> dict[str, dict]:
+        commands.update(given)
+        return {name: run([2.0, 2.0], [0.98, 0.99]) for name in given}
+
+    monkeypatch.setattr("bench.run.interleaved", workers)
+    monkeypatch.setattr("bench.run.check_same_model", lambda: None)
+    monkeypatch.setattr("bench.run.measure_peak", lambda size: {"float32": 1.0, "bfloat16": 2.0})
+    return commands
+
+
+def test_with_torch_the_script_takes_its_turn_after_the_peer_and_is_saved(
+    bench_folder: dict[str, list[str]], tmp_path, monkeypatch, capsys
+) -> None:
+    python = tmp_path / "venv-torch-python"
+    python.touch()
+    monkeypatch.setattr("bench.run.TORCH_PYTHON", python)
+    bench(quick=True, save=tmp_path / "raw.json", torch=True)
+    assert list(bench_folder) == ["peer", "peer-torch", "ours-peer", "ours"]
+    seed = str(load_params(tmp_path / "params.yaml").train.seed)
+    assert bench_folder["peer-torch"] == [
+        str(python),
+        *("-m", "bench.training_torch", "--data", "data/prepared"),
+        *("--epochs", "2", "--seed", seed),
+    ]
+    assert "| peer: plain PyTorch script | 2 |" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "raw.json").read_text())["runs"]
+    assert list(saved) == ["peer", "peer-torch", "ours-peer", "ours"]
+
+
+def test_without_torch_the_bench_runs_as_before(bench_folder: dict[str, list[str]]) -> None:
+    bench(quick=True, save=None)
+    assert list(bench_folder) == ["peer", "ours-peer", "ours"]
+
+
+def test_torch_without_its_environment_says_how_to_build_it(
+    bench_folder: dict[str, list[str]], tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr("bench.run.TORCH_PYTHON", tmp_path / "no-such-venv/bin/python")
+    with pytest.raises(UserError) as error:
+        bench(quick=True, save=None, torch=True)
+    assert str(error.value).splitlines() == [
+        "no .venv-torch, the PyTorch script's environment: `make bench TORCH=1` builds it "
+        "(from requirements-torch.lock) and runs the bench"
+    ]
+    assert bench_folder == {}  # stopped before anything ran
+
+
+def pins(lock: str) -> dict[str, str]:
+    """A lock file's requirements, name to the whole entry (its hashes on one line)."""
+    text = (ROOT / lock).read_text().replace("\\\n", " ")
+    entries = [line for line in text.splitlines() if line and not line.startswith(("#", " ", "-"))]
+    return {entry.split("==")[0]: " ".join(entry.split()) for entry in entries}
+
+
+def test_the_pytorch_lock_is_hash_pinned_and_apart_from_the_main_lock() -> None:
+    torch_lock = pins("requirements-torch.lock")
+    for entry in torch_lock.values():
+        assert re.fullmatch(r"\S+==\S+( --hash=sha256:[0-9a-f]{64})+", entry), entry
+    assert torch_lock["torch"].startswith("torch==2.13.0+cpu ")  # no CUDA, no nvidia-* wheels
+    assert not [name for name in torch_lock if name.startswith(("nvidia", "tensorflow", "dvc"))]
+    assert torch_lock["numpy"] == pins("requirements.lock")["numpy"]  # same version, same hashes
+    for lock in ("requirements.lock", "requirements-gpu.lock"):
+        assert "torch" not in pins(lock), lock
+
+
+TORCH_WORKER = {
+    "bench/training_torch.py",
+    "bench/peer_torch.py",
+    "bench/interleave.py",
+    "bench/lstm_flops.py",
+}
+
+
+def test_the_pytorch_worker_imports_only_what_its_lock_holds() -> None:
+    """.venv-torch has torch and numpy alone: no TensorFlow, no yaml, no library module."""
+    for path in TORCH_WORKER:
+        assert imported_files(f"bench.{Path(path).stem}") == {path}  # nothing of rowlstm/...
+        tree = ast.parse((ROOT / path).read_text())
+        ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} - {None}
+        ours = {name for name in ours if name.startswith("bench.")}
+        assert {f"{name.replace('.', '/')}.py" for name in ours} <= TORCH_WORKER, path
+    assert third_party_imports(TORCH_WORKER) == {"bench", "numpy", "torch"}
+    assert {"numpy", "torch"} <= pins("requirements-torch.lock").keys()
+
+
+def test_the_pytorch_peers_flops_by_formula_equal_the_count_on_the_keras_model() -> None:
+    by_formula = lstm_classifier_flops(28, 28, 128, 10)
+    assert 55_000 * by_formula == flops_per_epoch(peer.build_model(), 55_000)
+    # No two sizes alike, so that no argument can stand in for another.
+    model = keras.Sequential(
+        [keras.Input(shape=(5, 4)), keras.layers.LSTM(7), keras.layers.Dense(3)]
+    )
+    assert lstm_classifier_flops(5, 4, 7, 3) == flops_per_epoch(model, 1)
+
+
+@pytest.mark.skipif(not TORCH_PYTHON.exists(), reason="no .venv-torch (make bench TORCH=1)")
+def test_the_pytorch_script_trains_in_its_own_environment_repeatably(tmp_path) -> None:
+    paths = PreparePaths(raw=tmp_path / "raw").under(tmp_path)
+    write_mirror(paths.raw, n_train=600, n_test=100, gz=False)
+    prepare(PrepareParams(50, 0, 3), paths)
+
+    def worker() -> dict:
+        args = ["--data", str(paths.prepared), "--epochs", "3", "--seed", "7"]
+        command = [str(TORCH_PYTHON), "-m", "bench.training_torch", *args]
+        result = subprocess.run(
+            command, cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.splitlines()[-1])
+
+    first = worker()
+    assert len(first["seconds"]) == len(first["accuracy"]) == len(first["validation"]) == 3
+    assert first["final"] == first["accuracy"][-1] > 0.3  # it learns: chance is 0.1
+    assert first["samples"] == 550 and first["floor"] is None and first["threads"] >= 1
+    assert first["flops"] == 550 * lstm_classifier_flops(28, 28, 128, 10)
+    second = worker()
+    assert (second["accuracy"], second["validation"]) == (first["accuracy"], first["validation"])
 
 
 @pytest.mark.slow  # three trainings and a matmul peak, each in its own process
