@@ -109,6 +109,7 @@ def test_the_quick_run_overrides_real_params_keys(tmp_path: Path) -> None:
         "train.epochs": "2",
         "train.batch_size": "32",
         "train.warmup_epochs": "0",
+        "train.ema_momentum": "0.9",
     }
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     for key, value in overrides.items():
