@@ -87,8 +87,7 @@ def ratios(runs: dict[str, dict]) -> list[str]:
     peer_time = sum(peer["seconds"])
     speed = statistics.median(peer["seconds"]) / statistics.median(same["seconds"])
     training = sum(ours["seconds"]) / peer_time
-    caught_up = time_to_target(ours, peer["final"])
-    catch_up = "never reached" if caught_up is None else f"{caught_up / peer_time:.2f}"
+    caught_up, catch_up = _catch_up(ours, peer)
     in_time = caught_up is not None and caught_up <= CATCH_UP_BAR * peer_time
     lines = [
         "ours at the peer's settings, speed (peer median s/epoch / ours): "
@@ -112,11 +111,9 @@ def _against_torch(script: dict, same: dict, ours: dict) -> list[str]:
     """Ours against the plain PyTorch script: speed at the peers' settings (reported: a
     different framework's LSTM), and the bar of issue 35, ours reaching the script's final
     test accuracy in less time than the script trains."""
-    script_time = sum(script["seconds"])
     speed = statistics.median(script["seconds"]) / statistics.median(same["seconds"])
-    caught_up = time_to_target(ours, script["final"])
-    catch_up = "never reached" if caught_up is None else f"{caught_up / script_time:.2f}"
-    in_time = caught_up is not None and caught_up < TORCH_CATCH_UP_BAR * script_time
+    caught_up, catch_up = _catch_up(ours, script)
+    in_time = caught_up is not None and caught_up < TORCH_CATCH_UP_BAR * sum(script["seconds"])
     return [
         "ours at the peer's settings, speed against the PyTorch script (its median s/epoch / "
         f"ours): {speed:.2f} (reported, no bar)",
@@ -124,6 +121,15 @@ def _against_torch(script: dict, same: dict, ours: dict) -> list[str]:
         f"({script['final']:.2%}) / PyTorch script's training time: {catch_up} "
         f"{bar(in_time, f'< {TORCH_CATCH_UP_BAR:g}')}",
     ]
+
+
+def _catch_up(ours: dict, peer: dict) -> tuple[float | None, str]:
+    """Ours' seconds to the peer's final test accuracy (None: never), and that over the
+    peer's training time as the lines print it."""
+    caught_up = time_to_target(ours, peer["final"])
+    if caught_up is None:
+        return None, "never reached"
+    return caught_up, f"{caught_up / sum(peer['seconds']):.2f}"
 
 
 def bar(met: bool, limit: str) -> str:
