@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: repro test check lint format lock bench bench-serve report verify quick plots-diff \
-	gate-tests figures plots device serve screenshot seeds
+	gate-tests figures plots device serve screenshot seeds remote push pull
 
 $(BIN)/dvc: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,17 @@ report: $(BIN)/dvc
 # then BASE's judge compares (the same page of docs/guarantees.md).
 verify: $(BIN)/dvc
 	@python -m tools.verify --base $(BASE)
+
+# The team's DVC remote (tools/remote.py, docs/scaling.md#a-team-remote-over-ssh): `make
+# remote URL=ssh://user@host/path` makes it the default in .dvc/config (commit it); KEY=file
+# names the SSH key, kept in .dvc/config.local; LOCAL=1 keeps the URL there too. `make
+# push` is `dvc push --run-cache` plus the files of every run in the run-cache, which DVC
+# leaves behind; `make pull` is `dvc pull --run-cache`.
+remote: $(BIN)/dvc
+	@python -m tools.remote add "$(URL)" $(if $(KEY),--key "$(KEY)") $(if $(LOCAL),--local)
+
+push pull: $(BIN)/dvc
+	@python -m tools.remote $@
 
 # CI's quick run, about a minute: a temporary experiment (`dvc exp run --temp`) on 2,000
 # training digits for 2 epochs, its metrics against HEAD, failing below BASE's

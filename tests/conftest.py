@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import make_repo, sh, stale
+from tests.e2e import SSHServer, make_repo, sh, stale
 from tests.helpers import write_mirror, write_prepared
 
 
@@ -83,3 +83,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if {"repo", "prepared", "mnist"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """A real OpenSSH server on loopback for this module's tests (tests/e2e.py's SSHServer),
+    HOME pointed at its own while it runs. Where it cannot start the tests skip with the
+    reason; under CI (CI=true, which .ci/run's installs make possible) they fail instead."""
+    try:
+        server = SSHServer(tmp_path_factory.mktemp("ssh"))
+        server.start()
+    except (OSError, RuntimeError) as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the SSH remote's tests: {error}")
+        pytest.skip(f"no OpenSSH server here ({error}): apt-get install openssh-server")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(server.home))
+        yield server
+    server.stop()

@@ -1,12 +1,16 @@
 """Helpers for end-to-end tests: a git+DVC copy of this repo driven by the real `dvc`."""
 
 import contextlib
+import getpass
 import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -129,3 +133,71 @@ def clone(repo: Path, where: Path, data: bool = False) -> Path:
 
 def commit(repo: Path, message: str) -> None:
     sh(repo, "git", "commit", "-qam", message)
+
+
+SSHD = Path("/usr/sbin/sshd")
+
+
+class SSHServer:
+    """OpenSSH's own server on a loopback port, with a host key and a client key of its own,
+    serving SFTP (what DVC's SSH plugin speaks) from folder/remote. HOME is folder/home while
+    it runs: its .ssh holds the client key and a known_hosts that trusts the host key, as a
+    teammate's would, and nothing of the real home is read or written. stop() and start()
+    keep the port and the keys."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.home = folder, folder / "home"
+        (self.home / ".ssh").mkdir(parents=True)
+        self.key = self.home / ".ssh/id_ed25519"  # the throw-away client key: the default one
+        self.root = folder / "remote"  # where the DVC remote's objects land
+        self.root.mkdir()
+        for key in (folder / "host_key", self.key):
+            keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)]
+            subprocess.run(keygen, check=True)
+        shutil.copy(f"{self.key}.pub", folder / "authorized_keys")
+        with socket.socket() as probe:  # a free port, kept across stop() and start()
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        host = Path(f"{folder}/host_key.pub").read_text().split()[:2]
+        known = f"[127.0.0.1]:{self.port} {' '.join(host)}\n"
+        (self.home / ".ssh/known_hosts").write_text(known)
+        self.url = f"ssh://{getpass.getuser()}@127.0.0.1:{self.port}{self.root}"
+        self.process: subprocess.Popen | None = None
+
+    def config(self) -> Path:
+        path = self.folder / "sshd_config"
+        path.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.folder}/host_key\n"
+            f"PidFile {self.folder}/sshd.pid\nAuthorizedKeysFile {self.folder}/authorized_keys\n"
+            "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+            f"AllowUsers {getpass.getuser()}\nSubsystem sftp internal-sftp\n"
+        )
+        return path
+
+    def start(self) -> None:
+        """Start the server; wait (without a clock) until it says it listens."""
+        command = [str(SSHD), "-D", "-e", "-f", str(self.config())]
+        self.process = subprocess.Popen(
+            command, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        seen = []
+        for line in self.process.stderr:
+            seen.append(line.strip())
+            if "Server listening on 127.0.0.1" in line:
+                # Its log read on, so that a full pipe never stalls the server.
+                threading.Thread(target=self.process.stderr.read, daemon=True).start()
+                return
+        raise RuntimeError(f"sshd did not start: {' '.join(seen[-3:]) or 'no output'}")
+
+    def stop(self) -> None:
+        """Kill the server and every session it serves, at once (a crash, not a shutdown)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def add_remote(self, repo: Path, name: str = "team", where: str = "--local") -> None:
+        """This server as repo's default DVC remote, the key in .dvc/config.local."""
+        sh(repo, "dvc", "remote", "add", *filter(None, [where]), "-f", "-d", name, self.url)
+        sh(repo, "dvc", "remote", "modify", "--local", name, "keyfile", str(self.key))

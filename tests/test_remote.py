@@ -1,25 +1,74 @@
-"""A DVC remote: push the reproduced pipeline, clone fresh, pull, and nothing is stale."""
+"""A team's DVC remote on a real OpenSSH server (tests/e2e.py's SSHServer): `make remote`,
+`make push` with the run-cache, a fresh clone that pulls and reruns nothing, and a teammate
+whose params another member already ran, restored instead of trained."""
 
 from pathlib import Path
 
-from tests.e2e import ran, sh, stale
+from tests.e2e import SSHServer, clone, commit, make, ran, set_params, sh, stale
+
+OUTPUTS = ("models/model.keras", "reports/train.json", "data/prepared/test/x.npy")
 
 
-def test_a_fresh_clone_pulls_the_run_and_reproduces_nothing(repo: Path, tmp_path: Path) -> None:
-    remote, clone = tmp_path / "remote", tmp_path / "clone"
-    # --local: the remote lives in .dvc/config.local, so the shared e2e repo's git is untouched.
-    sh(repo, "dvc", "remote", "add", "--local", "--default", "store", str(remote))
-    try:
-        pushed = sh(repo, "dvc", "push")
-    finally:
-        sh(repo, "dvc", "remote", "remove", "--local", "store")
-    assert "pushed" in pushed.stdout
-    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
-    sh(clone, "dvc", "remote", "add", "--local", "--default", "store", str(remote))
-    sh(clone, "dvc", "pull")
-    for output in ("models/model.keras", "reports/train.json", "data/prepared/test/x.npy"):
-        assert (clone / output).read_bytes() == (repo / output).read_bytes()
-    assert stale(clone) == set()
-    again = sh(clone, "dvc", "repro")
-    assert ran(again.stdout) == []
-    assert sh(clone, "git", "status", "--porcelain").stdout == ""
+def teammate(origin: Path, where: Path) -> Path:
+    """A git clone of origin as a teammate makes it: no data, no DVC cache."""
+    copy = where / "clone"
+    where.mkdir(parents=True, exist_ok=True)
+    sh(where, "git", "clone", "-q", str(origin), str(copy))
+    (where / "mirror").symlink_to((origin.parent / "mirror").resolve())
+    return copy
+
+
+def published(repo: Path, server: SSHServer, where: Path) -> Path:
+    """A clone of the e2e repo with its data, `make remote` committed, `make push`ed."""
+    work = clone(repo, where, data=True)
+    added = make(work, "remote", f"URL={server.url}")
+    assert f"Remote 'team' is {server.url}, the default, in .dvc/config." in added.stdout
+    commit(work, "DVC remote")
+    assert "push: " in make(work, "push").stdout
+    return work
+
+
+def test_make_remote_then_push_and_a_fresh_clone_pulls_and_reruns_nothing(
+    repo: Path, ssh_server: SSHServer, tmp_path: Path
+) -> None:
+    work = published(repo, ssh_server, tmp_path / "a")
+    assert any(ssh_server.root.rglob("runs/*/*/*")), "the run-cache entries were not pushed"
+    fresh = teammate(work, tmp_path / "b")
+    pulled = make(fresh, "pull")
+    assert pulled.stdout.startswith("pull: ") and ssh_server.url in pulled.stdout
+    for output in OUTPUTS:
+        assert (fresh / output).read_bytes() == (work / output).read_bytes()
+    assert stale(fresh) == set()
+    assert ran(sh(fresh, "dvc", "repro").stdout) == []
+    assert sh(fresh, "git", "status", "--porcelain").stdout == ""
+
+
+def test_a_teammate_gets_a_run_another_member_made_without_training(
+    repo: Path, ssh_server: SSHServer, tmp_path: Path
+) -> None:
+    """Member A runs units=16 and goes back to main: the run is only in A's run-cache. After
+    `dvc push --run-cache` alone, member B's `dvc repro --pull` with units=16 finds the entry
+    but not its files, and trains (DVC 3.67). After `make push` it restores the run."""
+    work = published(repo, ssh_server, tmp_path / "a")
+    set_params(work, {"train": {"units": 16}})
+    assert "train" in ran(sh(work, "dvc", "repro").stdout)
+    theirs = {name: (work / name).read_bytes() for name in OUTPUTS}
+    sh(work, "git", "checkout", "--", ".")
+    sh(work, "dvc", "checkout")
+
+    sh(work, "dvc", "push", "--run-cache")
+    trained = teammate(work, tmp_path / "b")
+    sh(trained, "dvc", "pull", "--run-cache")
+    set_params(trained, {"train": {"units": 16}})
+    assert "Running stage 'train'" in sh(trained, "dvc", "repro", "--pull").stdout
+
+    make(work, "push")
+    fresh = teammate(work, tmp_path / "c")
+    make(fresh, "pull")
+    set_params(fresh, {"train": {"units": 16}})
+    restored = sh(fresh, "dvc", "repro", "--pull")
+    assert "Running stage 'train'" not in restored.stdout
+    assert "Stage 'train' is cached - skipping run" in restored.stdout
+    for name, content in theirs.items():
+        assert (fresh / name).read_bytes() == content
+    assert stale(fresh) == set()

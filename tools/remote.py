@@ -1,0 +1,134 @@
+"""A team's DVC remote in one step, and push and pull that carry the run-cache whole.
+
+    python -m tools.remote add URL [--key FILE] [--local]   (make remote URL=... KEY=...)
+    python -m tools.remote push                             (make push)
+    python -m tools.remote pull                             (make pull)
+
+`add` makes URL the default remote, named `team`, in .dvc/config (commit it: every clone
+then knows where the team's results are), or with --local in .dvc/config.local, which git
+ignores (CI's, from a secret). The key's path always goes to .dvc/config.local.
+
+`push` is `dvc push --run-cache` and one thing more. DVC 3 sends the run-cache's entries
+(which params and code gave which outputs) but not the outputs of runs other than the
+workspace's: a teammate whose params another member already ran finds the entry, misses
+its files and trains. So `push` also sends the files of every run-cache entry, the
+git-tracked outputs (`cache: false`) included, which DVC keeps in its cache for this.
+`pull` is `dvc pull --run-cache`; `dvc repro --pull` then fetches a run's files when it
+restores that run instead of training it (docs/scaling.md#a-team-remote-over-ssh).
+
+A failure is one line that names the remote and the cause, never a password or a key.
+"""
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from rowlstm.errors import UserError, cli
+
+NAME = "team"
+
+
+def shown(url: str) -> str:
+    """url with any password in it replaced by ***: what a log or an error may print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def dvc(*args: str) -> str:
+    """`dvc ARGS`, its output captured; stdout, or a UserError with DVC's own reason."""
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+    if result.returncode:
+        raise UserError(reason(result.stderr or result.stdout))
+    return result.stdout
+
+
+def reason(output: str) -> str:
+    """DVC's ERROR line, without its prefix and with passwords hidden; else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")] or lines[-1:] or ["no output"]
+    text = errors[0].removeprefix("ERROR:").strip()
+    text = re.sub(r"^(unexpected error|failed to \w+ data from the cloud) - ", "", text)
+    return re.sub(r"(\w+://[^\s'\"]+)", lambda found: shown(found.group(1)), text)
+
+
+def remote() -> tuple[str, str]:
+    """(name, url) of the default remote, or a UserError saying how to add one."""
+    name = dvc("remote", "default").strip()
+    if not name:
+        raise UserError("no default DVC remote: add one with `make remote URL=ssh://host/path`")
+    return name, dvc("config", f"remote.{name}.url").strip()
+
+
+def add(url: str, key: Path | None, local: bool) -> None:
+    where = ["--local"] if local else []
+    dvc("remote", "add", *where, "--force", "--default", NAME, url)
+    if key is not None:
+        if not key.is_file():
+            raise UserError(f"{key}: no such key file")
+        dvc("remote", "modify", "--local", NAME, "keyfile", str(key.resolve()))
+    kept = ".dvc/config.local (ignored by git)" if local else ".dvc/config"
+    print(f"Remote {NAME!r} is {shown(url)}, the default, in {kept}.")
+    if not local:
+        print("Commit it for the team: git commit -m 'DVC remote' .dvc/config")
+
+
+def run_cache_files(name: str) -> int:
+    """Send every run-cache entry's files to remote name; how many were sent."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        runs = Path(repo.stage_cache.cache_dir)
+        entries = [(path.parent.name, path.name) for path in runs.glob("*/*/*")]
+        used = repo.stage_cache.get_used_objs(entries, remote=name)
+        sent = 0
+        for odb, objs in used.items():
+            result = repo.cloud.push(objs, remote=name, odb=odb)
+            if result.failed:
+                raise UserError(f"{len(result.failed)} run-cache files were not sent")
+            sent += len(result.transferred)
+    return sent
+
+
+def transfer(verb: str) -> None:
+    """`push` or `pull` against the default remote, with the run-cache; one line at the end."""
+    name, url = remote()
+    where = f"dvc {verb} {'to' if verb == 'push' else 'from'} remote {name!r} ({shown(url)})"
+    started = time.monotonic()
+    try:
+        output = dvc(verb, "--run-cache")
+        extra = run_cache_files(name) if verb == "push" else 0
+    except UserError as error:
+        raise UserError(f"{where} failed: {error}") from None
+    except Exception as error:  # DVC's API raises its own types, and asyncssh's
+        raise UserError(f"{where} failed: {reason(str(error))}") from None
+    summary = (output.strip().splitlines() or ["done"])[-1]
+    more = f", and {extra} files of other runs in the run-cache" if extra else ""
+    seconds = time.monotonic() - started
+    print(f"{verb}: {summary}{more} ({name}, {shown(url)}, {seconds:.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    adding = commands.add_parser("add", help="make URL the default remote")
+    adding.add_argument("url")
+    adding.add_argument("--key", type=Path, help="the SSH key file (kept in .dvc/config.local)")
+    adding.add_argument("--local", action="store_true", help="in .dvc/config.local, not git")
+    commands.add_parser("push", help="dvc push --run-cache, every run's files included")
+    commands.add_parser("pull", help="dvc pull --run-cache")
+    args = parser.parse_args()
+    if args.command == "add":
+        add(args.url, args.key, args.local)
+    else:
+        transfer(args.command)
+
+
+if __name__ == "__main__":
+    cli(main)
