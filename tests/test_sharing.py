@@ -1,6 +1,7 @@
-"""Sharing experiments and the model, with a bare git repo and a local DVC remote standing in
-for GitHub and S3: `dvc exp push`/`dvc exp pull` between two clones, and `dvc artifacts get`
-of a tagged model version (`mnist-row-lstm@vX.Y.Z`, GTO's tag format).
+"""Sharing experiments and the model, with a bare git repo standing in for GitHub and a DVC
+remote on a real OpenSSH server (tests/e2e.py's SSHServer): `dvc exp push`/`dvc exp pull`
+between two clones, and `dvc artifacts get` of a tagged model version
+(`mnist-row-lstm@vX.Y.Z`, GTO's tag format) from outside any clone.
 
 Everything runs in a clone of the shared e2e repo, so that repo's git and config stay as found.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import experiments, sh, stale
+from tests.e2e import SSHServer, experiments, sh, stale
 
 ARTIFACT = "mnist-row-lstm"
 MODEL = "models/model.keras"
@@ -22,10 +23,10 @@ EXPERIMENT = "units-16"
 
 @dataclass(frozen=True)
 class Shared:
-    """The 'GitHub' and 'S3' stand-ins, and the clone that pushed to them."""
+    """The 'GitHub' stand-in, the SSH remote, and the clone that pushed to them."""
 
     origin: Path  # bare git repo, the `origin` remote
-    storage: Path  # directory DVC remote, committed in .dvc/config as the default
+    storage: str  # the SSH remote's URL, committed in .dvc/config as the default
     work: Path  # the clone that committed the remote, tagged v1.0.0 and ran the experiment
     unconfigured: str  # the e2e repo's commit: the same model, but no DVC remote in .dvc/config
     baseline_model: bytes  # the model at main (tag v1.0.0)
@@ -49,13 +50,15 @@ def get(where: Path, origin: Path, out: str, *options: str, check: bool = True):
 
 
 @pytest.fixture(scope="module")
-def shared(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+def shared(
+    repo: Path, ssh_server: SSHServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shared]:
     """Publish the e2e repo to origin with its data in storage, tag it v1.0.0, then run one
     experiment and `dvc exp push` it (git refs to origin, its outputs to storage)."""
     before = [sh(repo, "git", *args).stdout for args in (("rev-parse", "HEAD"), ("status",))]
     unconfigured = before[0].strip()
     base = tmp_path_factory.mktemp("sharing")
-    origin, storage, work = base / "origin.git", base / "storage", base / "work"
+    origin, storage, work = base / "origin.git", ssh_server.url, base / "work"
     sh(base, "git", "clone", "-q", "--bare", str(repo), str(origin))
     sh(base, "git", "clone", "-q", str(origin), str(work))
     # The e2e repo's cache: the data the clone would otherwise `dvc pull`, and the run-cache,
@@ -63,7 +66,7 @@ def shared(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sha
     shutil.copytree(repo / ".dvc/cache", work / ".dvc/cache")
     sh(work, "dvc", "checkout")
     # Committed, not --local: `dvc artifacts get` and fresh clones read the remote from git.
-    sh(work, "dvc", "remote", "add", "--default", "storage", str(storage))
+    sh(work, "dvc", "remote", "add", "--default", "storage", storage)
     sh(work, "git", "commit", "-qm", "DVC remote", ".dvc/config")
     sh(work, "git", "push", "-q", "origin", "main")
     sh(work, "dvc", "push")
