@@ -138,6 +138,21 @@ def commit(repo: Path, message: str) -> None:
 SSHD = Path("/usr/sbin/sshd")
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below pid, children first, read from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
 class SSHServer:
     """OpenSSH's own server on a loopback port, with a host key and a client key of its own,
     serving SFTP (what DVC's SSH plugin speaks) from folder/remote. HOME is folder/home while
@@ -191,9 +206,13 @@ class SSHServer:
         raise RuntimeError(f"sshd did not start: {' '.join(seen[-3:]) or 'no output'}")
 
     def stop(self) -> None:
-        """Kill the server and every session it serves, at once (a crash, not a shutdown)."""
+        """Kill the server and every session it serves, at once (a crash, not a shutdown).
+        Each session is a child that left the server's process group (setsid), so they are
+        found as its descendants."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            for pid in [self.process.pid, *descendants(self.process.pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait()
         self.process = None
 

@@ -96,12 +96,41 @@ def run_cache_files(name: str) -> int:
     return sent
 
 
+def check_host_key(url: str) -> None:
+    """DVC's SSH plugin connects with asyncssh's known_hosts=None (sshfs 2026.8): it trusts
+    any server's key. So the server's key is checked here first, against ~/.ssh/known_hosts
+    and ~/.ssh/config as OpenSSH would; any other failure is left for DVC to report."""
+    parts = urlsplit(url)
+    if parts.scheme != "ssh":
+        return
+    import asyncio
+
+    import asyncssh
+
+    where = {"port": parts.port} if parts.port else {}
+    who = {"username": parts.username} if parts.username else {}
+
+    async def probe() -> None:
+        options = {"preferred_auth": "none", "connect_timeout": 60}
+        async with asyncssh.connect(parts.hostname, **where, **who, **options):
+            pass
+
+    try:
+        asyncio.run(probe())
+    except asyncssh.HostKeyNotVerifiable as error:
+        hint = "ssh to it once to trust its key, or add its line to ~/.ssh/known_hosts"
+        raise UserError(f"{error.reason} ({hint})") from None
+    except (TimeoutError, OSError, asyncssh.Error):
+        return
+
+
 def transfer(verb: str) -> None:
     """`push` or `pull` against the default remote, with the run-cache; one line at the end."""
     name, url = remote()
     where = f"dvc {verb} {'to' if verb == 'push' else 'from'} remote {name!r} ({shown(url)})"
     started = time.monotonic()
     try:
+        check_host_key(url)
         output = dvc(verb, "--run-cache")
         extra = run_cache_files(name) if verb == "push" else 0
     except UserError as error:
