@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.e2e import clone, commit, make, set_params, sh
+from tests.e2e import SSHServer, clone, commit, make, ran, set_params, sh
 from tests.test_gate import BREAK_LABELS, edit_metrics, errors
 from tools.reproduction import summary
 
@@ -77,3 +77,34 @@ def test_an_edited_number_fails_before_any_training(repo: Path, tmp_path: Path) 
         "error: reports/metrics.json: test.accuracy 0.987654 is not 1 - 0/"
     )
     assert "The rerun is skipped" in failed.stdout and "Running stage" not in failed.stderr
+
+
+def test_with_a_remote_a_swapped_model_fails_on_re_evaluation_before_any_training(
+    repo: Path, ssh_server: SSHServer, tmp_path: Path
+) -> None:
+    """Another model (train.seed 7's) recorded as the committed one with `dvc commit -f`,
+    the metrics left as they were, and pushed to the team's SSH remote: the lock agrees
+    with the files, but verify pulls the model, re-evaluates it and stops, in seconds."""
+    copy = clone(repo, tmp_path, data=True)
+    set_params(copy, {"train": {"seed": 7}})
+    assert "train" in ran(sh(copy, "dvc", "repro", "train").stdout)
+    other = (copy / "models/model.keras").read_bytes()
+    sh(copy, "git", "checkout", "--", ".")
+    sh(copy, "dvc", "checkout", "--force")
+    model = copy / "models/model.keras"
+    model.unlink()
+    model.write_bytes(other)
+    sh(copy, "dvc", "commit", "-f", "-q")  # every stage: evaluate's dependency too
+    commit(copy, "another model, recorded with dvc commit -f")
+    ssh_server.add_remote(copy)
+    make(copy, "push")
+    failed = make(copy, "verify", "BASE=main", check=False)
+    assert failed.returncode != 0
+    assert f"Re-evaluated the committed model, pulled from remote 'team' ({ssh_server.url})" in (
+        failed.stdout
+    )
+    assert "The rerun is skipped" in failed.stdout and "Running stage 'train'" not in failed.stderr
+    lines = errors(failed)
+    assert "error: reports/metrics.json: re-evaluating the committed model gave other bytes" in (
+        lines
+    ), lines

@@ -41,9 +41,10 @@ def shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def dvc(*args: str) -> str:
-    """`dvc ARGS`, its output captured; stdout, or a UserError with DVC's own reason."""
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+def dvc(*args: str, cwd: Path | None = None) -> str:
+    """`dvc ARGS` in cwd, its output captured; stdout, or a UserError with DVC's reason."""
+    command = [sys.executable, "-m", "dvc", *args]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode:
         raise UserError(reason(result.stderr or result.stdout))
     return result.stdout

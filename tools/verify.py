@@ -15,6 +15,13 @@ commit -f` it does whatever the files hold. Only a rerun tells. This:
    (`dvc repro --force --no-run-cache`): nothing is restored, neither what `dvc commit -f`
    recorded nor an earlier run. MNIST comes from $MNIST_MIRROR, else from this
    workspace's data/raw, else from the public mirrors; it is checksum-verified either way;
+   Before that, where a default DVC remote is configured (`make remote`; CI's from a
+   secret), the committed model and test split are pulled from it into a third copy and
+   evaluate and explain rerun on them: in a minute instead of a training, and on any kind
+   of machine, this shows that the committed metrics are the committed model's (the same
+   bytes on the committed run's kind; test accuracy and errors exactly on another). A
+   failure here stops before the training; a remote that cannot be reached only skips it.
+   The training still follows: only a rerun shows that the model is the code's;
 4. keeps the rerun's dvc.lock and reports/ in .dvc/tmp/verify (`make report
    REPRODUCED=.dvc/tmp/verify` gates them too), and asks the base's gate again, with the
    rerun: on the kind of machine that made the committed run, every output must be the
@@ -22,6 +29,7 @@ commit -f` it does whatever the files hold. Only a rerun tells. This:
 """
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -32,7 +40,9 @@ from rowlstm.errors import UserError, cli
 from rowlstm.machine import describe
 from tools.dvcrun import dvc
 from tools.gates import ask_base, git
-from tools.reproduction import summary
+from tools.remote import check_host_key, shown
+from tools.remote import dvc as dvc_captured
+from tools.reproduction import METRICS, machine, outputs, summary
 
 KEPT = Path(".dvc/tmp/verify")  # the rerun's dvc.lock and reports/, and the commit it is of
 RAW = Path("data/raw")
@@ -73,6 +83,66 @@ def keep(folder: Path, sha: str) -> None:
     (KEPT / "commit").write_text(sha + "\n")
 
 
+EVALUATED = ("evaluate", "explain")  # the stages re-run on the pulled model
+PULLED = ("models/model.keras", "data/prepared/test")
+
+
+def reevaluate(copy: Path) -> list[str]:
+    """Pull the committed model into copy from the default remote and rerun EVALUATED on
+    it; the failures ([] also when there is no remote or it cannot be reached)."""
+    if Path(".dvc/config.local").exists():  # CI's remote and key, from its secrets
+        shutil.copy2(".dvc/config.local", copy / ".dvc/config.local")
+    try:
+        name = dvc_captured("remote", "default", cwd=copy).strip()
+        if not name:
+            print("No DVC remote: the committed model is not re-evaluated (make remote).\n")
+            return []
+        url = dvc_captured("config", f"remote.{name}.url", cwd=copy).strip()
+        started = time.monotonic()
+        check_host_key(url)
+        dvc_captured("pull", *PULLED, cwd=copy)
+    except UserError as error:
+        print(f"The committed model could not be pulled ({error}): not re-evaluated.\n")
+        return []
+    pulled = time.monotonic() - started
+    committed = outputs(copy), test_metrics(copy)
+    dvc("repro", "--force", "--single-item", *EVALUATED, cwd=copy)
+    seconds = time.monotonic() - started - pulled
+    failures, passed = reevaluated(*committed, copy)
+    print(
+        f"Re-evaluated the committed model, pulled from remote {name!r} ({shown(url)}) in "
+        f"{pulled:.0f} s, in {seconds:.0f} s: {'; '.join(failures or passed)}.\n"
+    )
+    return failures
+
+
+def test_metrics(folder: Path) -> dict[str, float]:
+    return json.loads((folder / METRICS).read_text())["test"]
+
+
+def reevaluated(
+    committed: dict[str, str], metrics: dict[str, float], copy: Path
+) -> tuple[list[str], list[str]]:
+    """(failures, what passed) of copy's re-evaluation against the committed outputs and
+    test metrics: the same bytes on the committed run's kind of machine; on another, test
+    accuracy and errors exactly (the rest of the numbers may differ in their last digits)."""
+    if machine(copy, "the committed run") == describe():
+        ours = outputs(copy)
+        return [
+            f"{path}: re-evaluating the committed model gave other bytes"
+            for path, digest in sorted(committed.items())
+            if ours.get(path) != digest
+        ], ["every output of evaluate and explain the same bytes"]
+    ours, keys = test_metrics(copy), ("accuracy", "errors")
+    differ = [
+        f"test.{key}: re-evaluating the committed model gave {ours.get(key)}, "
+        f"committed {metrics.get(key)}"
+        for key in keys
+        if ours.get(key) != metrics.get(key)
+    ]
+    return differ, [f"test accuracy {ours['accuracy']:g} and errors {ours['errors']} exactly"]
+
+
 def verify(base: str) -> list[str]:
     """Rerun HEAD and print the base's gate's verdict; its failures ([] if it passed)."""
     sha = git("rev-parse", "HEAD").stdout.strip()
@@ -82,6 +152,10 @@ def verify(base: str) -> list[str]:
         if first.failures:
             print(first.markdown + "\nThe rerun is skipped: these need no training to see.")
             return first.failures
+        failures = reevaluate(checkout(sha, Path(folder) / "evaluated"))
+        if failures:
+            print("The rerun is skipped: the committed metrics are not the committed model's.")
+            return failures
         copy = checkout(sha, Path(folder) / "rerun")
         print(f"Rerunning {sha[:7]} from scratch on {summary(describe())}…", flush=True)
         seconds = rerun(copy)
