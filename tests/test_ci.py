@@ -179,3 +179,22 @@ def test_the_gate_tests_also_run_on_the_newest_dvc_allowed_to_fail() -> None:
     assert "make gate-tests" in commands
     gate_tests = re.search(r"^gate-tests:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)[1]
     assert "tests/test_gate.py" in gate_tests and "tests/test_judge.py" in gate_tests
+
+
+def test_the_team_remote_comes_from_secrets_pulls_first_and_pushes_from_main() -> None:
+    """.ci/remote (tested against a real SSH server in tests/test_remote.py) pulls before
+    .ci/run, so that verify finds the remote, and pushes the run-cache from main alone; the
+    secrets reach those two steps and no other."""
+    commands = [s.get("run", "") for s in steps()]
+    pull = next(i for i, c in enumerate(commands) if ".ci/remote pull" in c)
+    push = next(i for i, c in enumerate(commands) if ".ci/remote push" in c)
+    assert pull < next(i for i, c in enumerate(commands) if ".ci/run" in c) < push
+    secrets = {f"DVC_{name}": f"${{{{ secrets.DVC_{name} }}}}" for name in NAMES}
+    assert [i for i, s in enumerate(steps()) if "secrets." in str(s)] == [pull, push]
+    assert steps()[pull]["env"] == steps()[push]["env"] == secrets
+    on_main = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert on_main in steps()[push]["if"]
+    assert "secrets" not in str(yaml.safe_load(WORKFLOW.read_text())["jobs"]["pipeline"]["env"])
+
+
+NAMES = ("REMOTE_URL", "SSH_KEY", "SSH_KNOWN_HOSTS")

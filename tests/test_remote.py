@@ -2,9 +2,12 @@
 `make push` with the run-cache, a fresh clone that pulls and reruns nothing, and a teammate
 whose params another member already ran, restored instead of trained."""
 
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.e2e import SSHServer, clone, commit, make, ran, set_params, sh, stale
+from tests.e2e import SSHServer, clone, commit, environment, make, ran, set_params, sh, stale
+from tests.helpers import ROOT
 
 OUTPUTS = ("models/model.keras", "reports/train.json", "data/prepared/test/x.npy")
 
@@ -72,3 +75,34 @@ def test_a_teammate_gets_a_run_another_member_made_without_training(
     for name, content in theirs.items():
         assert (fresh / name).read_bytes() == content
     assert stale(fresh) == set()
+
+
+def test_ci_takes_the_remote_from_its_secrets_or_runs_without_one(
+    repo: Path, ssh_server: SSHServer, tmp_path: Path
+) -> None:
+    """.ci/remote as the workflow runs it, in a checkout with no remote committed and a home
+    with no key: the URL, the key and the host's line come from the secrets' variables. The
+    remote lands in .dvc/config.local, git sees no change, and no secret is printed."""
+    work = clone(repo, tmp_path / "a", data=True)
+    ssh_server.add_remote(work)
+    make(work, "push")
+    checkout = teammate(repo, tmp_path / "ci")
+    home = tmp_path / "runner-home"
+    env = environment(checkout) | {"HOME": str(home), "PYTHON": sys.executable}
+    env |= {"RUNNER_TEMP": str(tmp_path), "DVC_REMOTE_URL": ""}
+    script = [str(ROOT / ".ci/remote"), "pull"]
+    none = subprocess.run(script, cwd=checkout, env=env, capture_output=True, text=True)
+    assert none.returncode == 0 and "CI runs without a team remote" in none.stdout
+    assert not (checkout / ".dvc/config.local").exists()
+
+    key = ssh_server.key.read_text()
+    known = (ssh_server.home / ".ssh/known_hosts").read_text().strip()
+    env |= {"DVC_REMOTE_URL": ssh_server.url, "DVC_SSH_KEY": key, "DVC_SSH_KNOWN_HOSTS": known}
+    pulled = subprocess.run(script, cwd=checkout, env=env, capture_output=True, text=True)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "::warning::" not in pulled.stdout and "pull: " in pulled.stdout
+    assert key.splitlines()[1] not in pulled.stdout + pulled.stderr
+    for output in OUTPUTS:
+        assert (checkout / output).read_bytes() == (work / output).read_bytes()
+    assert sh(checkout, "git", "status", "--porcelain").stdout == ""
+    assert (tmp_path / "dvc-remote-key").stat().st_mode & 0o077 == 0

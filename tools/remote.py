@@ -20,60 +20,31 @@ A failure is one line that names the remote and the cause, never a password or a
 """
 
 import argparse
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from rowlstm.errors import UserError, cli
+from tools.dvcrun import dvc_captured, reason, shown
 
 NAME = "team"
 
 
-def shown(url: str) -> str:
-    """url with any password in it replaced by ***: what a log or an error may print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def dvc(*args: str, cwd: Path | None = None) -> str:
-    """`dvc ARGS` in cwd, its output captured; stdout, or a UserError with DVC's reason."""
-    command = [sys.executable, "-m", "dvc", *args]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if result.returncode:
-        raise UserError(reason(result.stderr or result.stdout))
-    return result.stdout
-
-
-def reason(output: str) -> str:
-    """DVC's ERROR line, without its prefix and with passwords hidden; else its last line."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")] or lines[-1:] or ["no output"]
-    text = errors[0].removeprefix("ERROR:").strip()
-    text = re.sub(r"^(unexpected error|failed to \w+ data from the cloud) - ", "", text)
-    return re.sub(r"(\w+://[^\s'\"]+)", lambda found: shown(found.group(1)), text)
-
-
 def remote() -> tuple[str, str]:
     """(name, url) of the default remote, or a UserError saying how to add one."""
-    name = dvc("remote", "default").strip()
+    name = dvc_captured("remote", "default").strip()
     if not name:
         raise UserError("no default DVC remote: add one with `make remote URL=ssh://host/path`")
-    return name, dvc("config", f"remote.{name}.url").strip()
+    return name, dvc_captured("config", f"remote.{name}.url").strip()
 
 
 def add(url: str, key: Path | None, local: bool) -> None:
     where = ["--local"] if local else []
-    dvc("remote", "add", *where, "--force", "--default", NAME, url)
+    dvc_captured("remote", "add", *where, "--force", "--default", NAME, url)
     if key is not None:
         if not key.is_file():
             raise UserError(f"{key}: no such key file")
-        dvc("remote", "modify", "--local", NAME, "keyfile", str(key.resolve()))
+        dvc_captured("remote", "modify", "--local", NAME, "keyfile", str(key.resolve()))
     kept = ".dvc/config.local (ignored by git)" if local else ".dvc/config"
     print(f"Remote {NAME!r} is {shown(url)}, the default, in {kept}.")
     if not local:
@@ -132,7 +103,7 @@ def transfer(verb: str) -> None:
     started = time.monotonic()
     try:
         check_host_key(url)
-        output = dvc(verb, "--run-cache")
+        output = dvc_captured(verb, "--run-cache")
         extra = run_cache_files(name) if verb == "push" else 0
     except UserError as error:
         raise UserError(f"{where} failed: {error}") from None

@@ -38,10 +38,9 @@ from pathlib import Path
 
 from rowlstm.errors import UserError, cli
 from rowlstm.machine import describe
-from tools.dvcrun import dvc
+from tools.dvcrun import dvc, dvc_captured, shown
 from tools.gates import ask_base, git
-from tools.remote import check_host_key, shown
-from tools.remote import dvc as dvc_captured
+from tools.remote import check_host_key
 from tools.reproduction import METRICS, machine, outputs, summary
 
 KEPT = Path(".dvc/tmp/verify")  # the rerun's dvc.lock and reports/, and the commit it is of
