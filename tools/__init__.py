@@ -13,6 +13,7 @@ from rowlstm.dependencies import require
 # Every third-party module that the tools import, with the library modules they use
 # (tests/test_interpreter.py keeps this list equal to those imports).
 REQUIRED = (
+    "asyncssh",  # tools/remote.py's host key check (dvc-ssh brings it)
     "dvc",
     "keras",
     "matplotlib",  # rowlstm/byte_stable.py, for the gate's accuracy formula (type hints only)
