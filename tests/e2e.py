@@ -220,3 +220,15 @@ class SSHServer:
         """This server as repo's default DVC remote, the key in .dvc/config.local."""
         sh(repo, "dvc", "remote", "add", *filter(None, [where]), "-f", "-d", name, self.url)
         sh(repo, "dvc", "remote", "modify", "--local", name, "keyfile", str(self.key))
+
+
+def published(repo: Path, server: SSHServer, where: Path, push: bool = True) -> Path:
+    """A clone of the e2e repo with its data, the server its remote by `make remote`,
+    committed (so that clones of it know the remote), then `make push`ed unless told not."""
+    work = clone(repo, where, data=True)
+    added = make(work, "remote", f"URL={server.url}")
+    assert f"Remote 'team' is {server.url}, the default, in .dvc/config." in added.stdout
+    commit(work, "DVC remote")
+    if push:
+        assert make(work, "push").stdout.startswith("push: ")
+    return work

@@ -6,29 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e import SSHServer, clone, commit, environment, make, ran, set_params, sh, stale
+from tests.e2e import SSHServer, clone, environment, make, published, ran, set_params, sh, stale
 from tests.helpers import ROOT
 
 OUTPUTS = ("models/model.keras", "reports/train.json", "data/prepared/test/x.npy")
-
-
-def teammate(origin: Path, where: Path) -> Path:
-    """A git clone of origin as a teammate makes it: no data, no DVC cache."""
-    copy = where / "clone"
-    where.mkdir(parents=True, exist_ok=True)
-    sh(where, "git", "clone", "-q", str(origin), str(copy))
-    (where / "mirror").symlink_to((origin.parent / "mirror").resolve())
-    return copy
-
-
-def published(repo: Path, server: SSHServer, where: Path) -> Path:
-    """A clone of the e2e repo with its data, `make remote` committed, `make push`ed."""
-    work = clone(repo, where, data=True)
-    added = make(work, "remote", f"URL={server.url}")
-    assert f"Remote 'team' is {server.url}, the default, in .dvc/config." in added.stdout
-    commit(work, "DVC remote")
-    assert "push: " in make(work, "push").stdout
-    return work
 
 
 def test_make_remote_then_push_and_a_fresh_clone_pulls_and_reruns_nothing(
@@ -36,7 +17,7 @@ def test_make_remote_then_push_and_a_fresh_clone_pulls_and_reruns_nothing(
 ) -> None:
     work = published(repo, ssh_server, tmp_path / "a")
     assert any(ssh_server.root.rglob("runs/*/*/*")), "the run-cache entries were not pushed"
-    fresh = teammate(work, tmp_path / "b")
+    fresh = clone(work, tmp_path / "b")
     pulled = make(fresh, "pull")
     assert pulled.stdout.startswith("pull: ") and ssh_server.url in pulled.stdout
     for output in OUTPUTS:
@@ -60,13 +41,13 @@ def test_a_teammate_gets_a_run_another_member_made_without_training(
     sh(work, "dvc", "checkout")
 
     sh(work, "dvc", "push", "--run-cache")
-    trained = teammate(work, tmp_path / "b")
+    trained = clone(work, tmp_path / "b")
     sh(trained, "dvc", "pull", "--run-cache")
     set_params(trained, {"train": {"units": 16}})
     assert "Running stage 'train'" in sh(trained, "dvc", "repro", "--pull").stdout
 
     make(work, "push")
-    fresh = teammate(work, tmp_path / "c")
+    fresh = clone(work, tmp_path / "c")
     make(fresh, "pull")
     set_params(fresh, {"train": {"units": 16}})
     restored = sh(fresh, "dvc", "repro", "--pull")
@@ -86,7 +67,7 @@ def test_ci_takes_the_remote_from_its_secrets_or_runs_without_one(
     work = clone(repo, tmp_path / "a", data=True)
     ssh_server.add_remote(work)
     make(work, "push")
-    checkout = teammate(repo, tmp_path / "ci")
+    checkout = clone(repo, tmp_path / "ci")
     home = tmp_path / "runner-home"
     env = environment(checkout) | {"HOME": str(home), "PYTHON": sys.executable}
     env |= {"RUNNER_TEMP": str(tmp_path), "DVC_REMOTE_URL": ""}

@@ -11,26 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import SSHServer, clone, commit, environment, make, sh
+from tests.e2e import SSHServer, clone, commit, environment, make, published, sh
 
 TOOL = (sys.executable, "-m", "tools.remote")
-
-
-def published(repo: Path, server: SSHServer, where: Path) -> Path:
-    """A clone of the e2e repo with its data and the server as its committed remote."""
-    work = clone(repo, where, data=True)
-    make(work, "remote", f"URL={server.url}")
-    commit(work, "DVC remote")
-    return work
-
-
-def teammate(origin: Path, where: Path) -> Path:
-    """A git clone of origin: no data, no DVC cache (the remote comes with .dvc/config)."""
-    copy = where / "clone"
-    where.mkdir(parents=True, exist_ok=True)
-    sh(where, "git", "clone", "-q", str(origin), str(copy))
-    (where / "mirror").symlink_to((origin.parent / "mirror").resolve())
-    return copy
 
 
 def tracked_file(work: Path, name: str, size: int) -> bytes:
@@ -95,7 +78,7 @@ def test_a_push_cut_by_the_server_dying_completes_once_it_is_back(
     ssh_server.start()
     make(work, "push")
     assert (landing / md5[2:]).read_bytes() == big
-    fresh = teammate(work, tmp_path / "b")
+    fresh = clone(work, tmp_path / "b")
     make(fresh, "pull")
     assert files(fresh) == files(work)
 
@@ -106,8 +89,7 @@ def test_a_pull_from_a_stopped_server_is_one_line_and_changes_nothing(
     """A teammate moves to a commit whose data the team pushed, while the server is down:
     `make pull` fails in one line naming the remote, and every file stays as it was."""
     work = published(repo, ssh_server, tmp_path / "a")
-    make(work, "push")
-    fresh = teammate(work, tmp_path / "b")
+    fresh = clone(work, tmp_path / "b")
     make(fresh, "pull")
     tracked_file(work, "more.bin", 2**20)
     make(work, "push")
@@ -130,7 +112,7 @@ def test_two_clones_pushing_at_once_leave_a_remote_both_can_pull_from(
 ) -> None:
     """Two members push at the same moment: the same run (the same objects, written twice at
     once) and a file each. A fresh clone of each pulls every byte of its own."""
-    members = [published(repo, ssh_server, tmp_path / name) for name in ("a", "b")]
+    members = [published(repo, ssh_server, tmp_path / name, push=False) for name in "ab"]
     for index, work in enumerate(members):
         tracked_file(work, f"member{index}.bin", 8 * 2**20)
     pushes = [
@@ -148,7 +130,7 @@ def test_two_clones_pushing_at_once_leave_a_remote_both_can_pull_from(
         _, stderr = push.communicate()
         assert push.returncode == 0, stderr
     for index, work in enumerate(members):
-        fresh = teammate(work, tmp_path / f"fresh{index}")
+        fresh = clone(work, tmp_path / f"fresh{index}")
         make(fresh, "pull")
         assert files(fresh) == files(work)
 
@@ -168,7 +150,7 @@ def test_a_wrong_key_or_host_is_one_line_with_no_secret(
     server whose host key is not the one known_hosts trusts, and a host name that does not
     resolve (with a password in the URL): one line, naming the remote, with neither the
     key, its passphrase nor the password in it."""
-    work = published(repo, ssh_server, tmp_path / "a")
+    work = published(repo, ssh_server, tmp_path / "a", push=False)
     secrets = ["hunter2-passphrase", "hunter2-password"]
     url = ssh_server.url
     if fault == "wrong key":

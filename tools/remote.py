@@ -39,11 +39,15 @@ def remote() -> tuple[str, str]:
 
 
 def add(url: str, key: Path | None, local: bool) -> None:
+    """URL as the default remote NAME, in .dvc/config or, local, .dvc/config.local; key's
+    path in .dvc/config.local. Checked first, so that a mistake changes no config."""
+    if not urlsplit(url).scheme and not Path(url).is_absolute():
+        raise UserError(f"remote URL {url!r}: give one like URL=ssh://user@host/path")
+    if key is not None and not key.is_file():
+        raise UserError(f"{key}: no such key file")
     where = ["--local"] if local else []
     dvc_captured("remote", "add", *where, "--force", "--default", NAME, url)
     if key is not None:
-        if not key.is_file():
-            raise UserError(f"{key}: no such key file")
         dvc_captured("remote", "modify", "--local", NAME, "keyfile", str(key.resolve()))
     kept = ".dvc/config.local (ignored by git)" if local else ".dvc/config"
     print(f"Remote {NAME!r} is {shown(url)}, the default, in {kept}.")
