@@ -14,8 +14,8 @@ commit -f` it does whatever the files hold. Only a rerun tells. This:
 3. reruns every stage in the second copy with a DVC cache of its own and no run-cache
    (`dvc repro --force --no-run-cache`): nothing is restored, neither what `dvc commit -f`
    recorded nor an earlier run. MNIST comes from $MNIST_MIRROR, else from this
-   workspace's data/raw, else from the public mirrors; it is checksum-verified either way;
-   Before that, where a default DVC remote is configured (`make remote`; CI's from a
+   workspace's data/raw, else from the public mirrors; it is checksum-verified either way.
+   Before the rerun, where a default DVC remote is configured (`make remote`; CI's from a
    secret), the committed model and test split are pulled from it into a third copy and
    evaluate and explain rerun on them: in a minute instead of a training, and on any kind
    of machine, this shows that the committed metrics are the committed model's (the same
@@ -104,7 +104,7 @@ def reevaluate(copy: Path) -> list[str]:
         print(f"The committed model could not be pulled ({error}): not re-evaluated.\n")
         return []
     pulled = time.monotonic() - started
-    committed = outputs(copy), test_metrics(copy)
+    committed = outputs(copy), metrics_of(copy)
     dvc("repro", "--force", "--single-item", *EVALUATED, cwd=copy)
     seconds = time.monotonic() - started - pulled
     failures, passed = reevaluated(*committed, copy)
@@ -115,7 +115,8 @@ def reevaluate(copy: Path) -> list[str]:
     return failures
 
 
-def test_metrics(folder: Path) -> dict[str, float]:
+def metrics_of(folder: Path) -> dict[str, float]:
+    """The test section of folder's reports/metrics.json."""
     return json.loads((folder / METRICS).read_text())["test"]
 
 
@@ -132,7 +133,7 @@ def reevaluated(
             for path, digest in sorted(committed.items())
             if ours.get(path) != digest
         ], ["every output of evaluate and explain the same bytes"]
-    ours, keys = test_metrics(copy), ("accuracy", "errors")
+    ours, keys = metrics_of(copy), ("accuracy", "errors")
     differ = [
         f"test.{key}: re-evaluating the committed model gave {ours.get(key)}, "
         f"committed {metrics.get(key)}"
