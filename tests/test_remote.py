@@ -87,3 +87,12 @@ def test_ci_takes_the_remote_from_its_secrets_or_runs_without_one(
         assert (checkout / output).read_bytes() == (work / output).read_bytes()
     assert sh(checkout, "git", "status", "--porcelain").stdout == ""
     assert (tmp_path / "dvc-remote-key").stat().st_mode & 0o077 == 0
+
+
+def test_push_or_pull_without_a_remote_says_how_to_add_one(repo: Path, tmp_path: Path) -> None:
+    work = clone(repo, tmp_path)
+    for verb in ("push", "pull"):
+        result = sh(work, sys.executable, "-m", "tools.remote", verb, check=False)
+        assert result.returncode == 1 and result.stderr == (
+            "error: no default DVC remote: add one with `make remote URL=ssh://host/path`\n"
+        )

@@ -30,6 +30,7 @@ def test_an_honest_run_reproduces_byte_for_byte_and_nothing_changes(
     before = workspace(copy)
     result = make(copy, "verify", "BASE=main")
     assert workspace(copy) == before
+    assert "No DVC remote: the committed model is not re-evaluated (make remote)." in result.stdout
     assert re.search(r"Reran every stage in \d+ min \d+ s; kept in .dvc/tmp/verify", result.stdout)
     assert result.stdout.rstrip().endswith(
         f"on the committed run's kind of machine ({kind(copy)}): every output the same bytes."

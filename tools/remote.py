@@ -30,12 +30,22 @@ from tools.dvcrun import dvc_captured, reason, shown
 NAME = "team"
 
 
+def default_remote(cwd: Path | None = None) -> tuple[str, str] | None:
+    """(name, url) of the default remote of the repository at cwd; None when it has none
+    (`dvc remote default` then fails: "No default remote set")."""
+    try:
+        name = dvc_captured("remote", "default", cwd=cwd).strip()
+    except UserError:
+        return None
+    return (name, dvc_captured("config", f"remote.{name}.url", cwd=cwd).strip()) if name else None
+
+
 def remote() -> tuple[str, str]:
     """(name, url) of the default remote, or a UserError saying how to add one."""
-    name = dvc_captured("remote", "default").strip()
-    if not name:
+    found = default_remote()
+    if found is None:
         raise UserError("no default DVC remote: add one with `make remote URL=ssh://host/path`")
-    return name, dvc_captured("config", f"remote.{name}.url").strip()
+    return found
 
 
 def add(url: str, key: Path | None, local: bool) -> None:

@@ -40,7 +40,7 @@ from rowlstm.errors import UserError, cli
 from rowlstm.machine import describe
 from tools.dvcrun import dvc, dvc_captured, shown
 from tools.gates import ask_base, git
-from tools.remote import check_host_key
+from tools.remote import check_host_key, default_remote
 from tools.reproduction import METRICS, machine, outputs, summary
 
 KEPT = Path(".dvc/tmp/verify")  # the rerun's dvc.lock and reports/, and the commit it is of
@@ -91,12 +91,12 @@ def reevaluate(copy: Path) -> list[str]:
     it; the failures ([] also when there is no remote or it cannot be reached)."""
     if Path(".dvc/config.local").exists():  # CI's remote and key, from its secrets
         shutil.copy2(".dvc/config.local", copy / ".dvc/config.local")
+    found = default_remote(copy)
+    if found is None:
+        print("No DVC remote: the committed model is not re-evaluated (make remote).\n")
+        return []
+    name, url = found
     try:
-        name = dvc_captured("remote", "default", cwd=copy).strip()
-        if not name:
-            print("No DVC remote: the committed model is not re-evaluated (make remote).\n")
-            return []
-        url = dvc_captured("config", f"remote.{name}.url", cwd=copy).strip()
         started = time.monotonic()
         check_host_key(url)
         dvc_captured("pull", *PULLED, cwd=copy)
