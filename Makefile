@@ -89,8 +89,9 @@ BASE ?= main
 report: $(BIN)/dvc
 	@python -m tools.report --base $(BASE) $(if $(REPRODUCED),--reproduced $(REPRODUCED))
 
-# Do the committed results reproduce on this machine? Retrains HEAD in a temporary clone,
-# then BASE's judge compares (the same page of docs/guarantees.md).
+# Do the committed results reproduce on this machine? With a DVC remote, first re-evaluates
+# the committed model pulled from it; then retrains HEAD in a temporary clone, and BASE's
+# judge compares (the same page of docs/guarantees.md).
 verify: $(BIN)/dvc
 	@python -m tools.verify --base $(BASE)
 
@@ -108,8 +109,9 @@ push pull: $(BIN)/dvc
 # CI's quick run, about a minute: a temporary experiment (`dvc exp run --temp`) on 2,000
 # training digits for 2 epochs, its metrics against HEAD, failing below BASE's
 # report.quick_min_accuracy. It leaves the workspace and `dvc exp list` as they were; DVC's
-# run-cache keeps it, so an unchanged quick run is restored rather than retrained. Its 126
-# steps get a weights' average of about 10 steps (params.yaml's spans about 200).
+# run-cache keeps it, so an unchanged quick run is restored rather than retrained (with
+# `--pull` when a DVC remote answers: from the team's run-cache too). Its 126 steps get a
+# weights' average of about 10 steps (params.yaml's spans about 200).
 QUICK_RUN := -S prepare.train_limit=2000 -S train.epochs=2 -S train.batch_size=32 \
 	-S train.warmup_epochs=0 -S train.ema_momentum=0.9
 quick: $(BIN)/dvc

@@ -63,9 +63,12 @@ def test_ci_takes_the_remote_from_its_secrets_or_runs_without_one(
 ) -> None:
     """.ci/remote as the workflow runs it, in a checkout with no remote committed and a home
     with no key: the URL, the key and the host's line come from the secrets' variables. The
-    remote lands in .dvc/config.local, git sees no change, and no secret is printed."""
+    remote lands in .dvc/config.local, git sees no change, and no secret is printed; the
+    quick run that a member pushed is then restored from the remote, not retrained."""
     work = clone(repo, tmp_path / "a", data=True)
     ssh_server.add_remote(work)
+    quick = make(work, "quick", "BASE=main", QUICK, check=False)
+    assert "Running stage 'train'" in quick.stderr
     make(work, "push")
     checkout = clone(repo, tmp_path / "ci")
     home = tmp_path / "runner-home"
@@ -87,6 +90,12 @@ def test_ci_takes_the_remote_from_its_secrets_or_runs_without_one(
         assert (checkout / output).read_bytes() == (work / output).read_bytes()
     assert sh(checkout, "git", "status", "--porcelain").stdout == ""
     assert (tmp_path / "dvc-remote-key").stat().st_mode & 0o077 == 0
+    restored = make(checkout, "quick", "BASE=main", QUICK, check=False)  # CI's next step
+    assert "Running stage 'train'" not in restored.stderr
+    assert "Stage 'train' is cached - skipping run" in restored.stderr
+
+
+QUICK = "QUICK_RUN=-S train.seed=5"  # a quick run the e2e repo has not made
 
 
 def test_push_or_pull_without_a_remote_says_how_to_add_one(repo: Path, tmp_path: Path) -> None:

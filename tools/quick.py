@@ -24,12 +24,17 @@ from rowlstm.errors import UserError, cli
 from tools import experiments
 from tools.dvcrun import dvc, dvc_markdown
 from tools.gates import Asked, ask_base
+from tools.remote import default_remote, reachable
 from tools.report import review_lines
 
 
 def run_experiment(name: str, overrides: list[str]) -> None:
-    """`dvc exp run --temp`, its output on stderr (the job summary takes only our Markdown)."""
-    dvc("exp", "run", "--temp", "-n", name, *experiments.set_args(overrides))
+    """`dvc exp run --temp`, its output on stderr (the job summary takes only our Markdown).
+    With a default DVC remote that answers, `--pull` too: a quick run that a teammate or CI
+    already made and pushed (`make push`) is restored with its files, not retrained."""
+    remote = default_remote()
+    pull = ["--pull"] if remote and reachable(remote[1]) else []
+    dvc("exp", "run", "--temp", *pull, "-n", name, *experiments.set_args(overrides))
 
 
 def experiment_accuracy(name: str) -> float:

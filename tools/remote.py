@@ -82,13 +82,15 @@ def run_cache_files(name: str) -> int:
     return sent
 
 
-def check_host_key(url: str) -> None:
+def check_host_key(url: str) -> bool:
     """DVC's SSH plugin connects with asyncssh's known_hosts=None (sshfs 2026.8): it trusts
     any server's key. So the server's key is checked here first, against ~/.ssh/known_hosts
-    and ~/.ssh/config as OpenSSH would; any other failure is left for DVC to report."""
+    and ~/.ssh/config as OpenSSH would: a UserError when it is not trusted. False when the
+    server cannot be reached (DVC's own error says why), True otherwise, and for any remote
+    that is not SSH."""
     parts = urlsplit(url)
     if parts.scheme != "ssh":
-        return
+        return True
     import asyncio
 
     import asyncssh
@@ -106,8 +108,20 @@ def check_host_key(url: str) -> None:
     except asyncssh.HostKeyNotVerifiable as error:
         hint = "ssh to it once to trust its key, or add its line to ~/.ssh/known_hosts"
         raise UserError(f"{error.reason} ({hint})") from None
+    except asyncssh.PermissionDenied:  # it answered; DVC logs in with the real key
+        return True
     except (TimeoutError, OSError, asyncssh.Error):
-        return
+        return False
+    return True
+
+
+def reachable(url: str) -> bool:
+    """Whether url's server answers with a trusted key: a quiet check for tools that only
+    use a remote when it is there (make quick's --pull)."""
+    try:
+        return check_host_key(url)
+    except UserError:
+        return False
 
 
 def transfer(verb: str) -> None:
