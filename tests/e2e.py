@@ -216,10 +216,9 @@ class SSHServer:
             self.process.wait()
         self.process = None
 
-    def add_remote(self, repo: Path, name: str = "team", where: str = "--local") -> None:
-        """This server as repo's default DVC remote, the key in .dvc/config.local."""
-        sh(repo, "dvc", "remote", "add", *filter(None, [where]), "-f", "-d", name, self.url)
-        sh(repo, "dvc", "remote", "modify", "--local", name, "keyfile", str(self.key))
+    def add_remote(self, repo: Path) -> None:
+        """This server as repo's default DVC remote, `team`, in .dvc/config.local alone."""
+        sh(repo, "dvc", "remote", "add", "--local", "-f", "-d", "team", self.url)
 
 
 def published(repo: Path, server: SSHServer, where: Path, push: bool = True) -> Path:

@@ -1,6 +1,7 @@
 """`make verify` on clones of the tiny e2e repo: an honest run reproduces byte for byte and
 everything is left as it was; results that `dvc commit -f` recorded without a rerun (an
-edited number, a changed param and code file) fail, with their lines. (The
+edited number, a changed param and code file) fail, with their lines; with a DVC remote on
+a real SSH server, a model swapped in fails on its re-evaluation, before any training. (The
 comparison on another kind of machine, within the tolerance: tests/test_judge.py.)"""
 
 import hashlib
