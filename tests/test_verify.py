@@ -4,14 +4,18 @@ edited number, a changed param and code file) fail, with their lines; with a DVC
 a real SSH server, a model swapped in fails on its re-evaluation, before any training. (The
 comparison on another kind of machine, within the tolerance: tests/test_judge.py.)"""
 
+import contextlib
 import hashlib
 import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.e2e import SSHServer, clone, commit, make, ran, set_params, sh
 from tests.test_gate import BREAK_LABELS, edit_metrics, errors
 from tools.reproduction import summary
+from tools.verify import reevaluate
 
 
 def workspace(repo: Path) -> tuple[str, ...]:
@@ -28,10 +32,15 @@ def test_an_honest_run_reproduces_byte_for_byte_and_nothing_changes(
     repo: Path, tmp_path: Path
 ) -> None:
     copy = clone(repo, tmp_path, data=True)
+    # A team remote that does not answer (nothing listens on port 1): verify goes on without.
+    sh(copy, "dvc", "remote", "add", "--local", "-d", "team", "ssh://127.0.0.1:1/nowhere")
     before = workspace(copy)
     result = make(copy, "verify", "BASE=main")
     assert workspace(copy) == before
-    assert "No DVC remote: the committed model is not re-evaluated (make remote)." in result.stdout
+    assert re.search(
+        r"The committed model could not be pulled \(.*Connect call failed.*\): not re-evaluated",
+        result.stdout,
+    ), result.stdout
     assert re.search(r"Reran every stage in \d+ min \d+ s; kept in .dvc/tmp/verify", result.stdout)
     assert result.stdout.rstrip().endswith(
         f"on the committed run's kind of machine ({kind(copy)}): every output the same bytes."
@@ -110,3 +119,14 @@ def test_with_a_remote_a_swapped_model_fails_on_re_evaluation_before_any_trainin
     assert "error: reports/metrics.json: re-evaluating the committed model gave other bytes" in (
         lines
     ), lines
+
+
+def test_with_no_remote_the_model_is_not_re_evaluated_and_verify_says_so(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    copy = clone(repo, tmp_path)
+    with contextlib.chdir(copy):
+        assert reevaluate(copy) == []
+    assert capsys.readouterr().out == (
+        "No DVC remote: the committed model is not re-evaluated (make remote).\n\n"
+    )
