@@ -24,13 +24,22 @@ def dvc(
         raise UserError(f"dvc {' '.join(args)} failed{seen}")
 
 
-def dvc_output(*args: str) -> str:
-    """What `dvc ARGS` prints on stdout; a failure is one line, DVC's last."""
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+def dvc_captured(*args: str, cwd: Path | None = None) -> str:
+    """`dvc ARGS` in cwd, its output captured: stdout, or a UserError that is DVC's reason
+    alone (the caller says what failed, tools/remote.py naming the remote)."""
+    command = [sys.executable, "-m", "dvc", *args]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"dvc {' '.join(args)} failed: {last}")
+        raise UserError(reason(result.stderr or result.stdout))
     return result.stdout
+
+
+def dvc_output(*args: str) -> str:
+    """What `dvc ARGS` prints on stdout; a failure is one line: the command and DVC's reason."""
+    try:
+        return dvc_captured(*args)
+    except UserError as error:
+        raise UserError(f"dvc {' '.join(args)} failed: {error}") from None
 
 
 def dvc_markdown(*args: str) -> str:
@@ -46,16 +55,6 @@ def shown(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def dvc_captured(*args: str, cwd: Path | None = None) -> str:
-    """`dvc ARGS` in cwd, its output captured: stdout, or a UserError that is DVC's reason
-    alone (the caller says what failed, tools/remote.py naming the remote)."""
-    command = [sys.executable, "-m", "dvc", *args]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if result.returncode:
-        raise UserError(reason(result.stderr or result.stdout))
-    return result.stdout
 
 
 def reason(output: str) -> str:
